@@ -1,0 +1,19 @@
+"""Alembic environment: runs against the engine handed in by iotnotice.db.engine.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from iotnotice.db.models import Base
+
+config = context.config
+engine = config.attributes["connection_engine"]
+
+with engine.begin() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,189 @@
+"""SQLAlchemy 2 models of the coordinator's database (SQLite by default, PostgreSQL too).
+
+Portable types only: no SQLite-only SQL. Timestamps are stored as UTC. Migrations live in
+``iotnotice/db/migrations`` and are applied by :func:`iotnotice.db.engine.migrate`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Base",
+    "Case",
+    "CaseEvent",
+    "DetectedHost",
+    "IngestFile",
+    "Isp",
+    "Report",
+    "Sensor",
+    "SensorPrefix",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Sensor(Base):
+    """A darknet sensor: a name and the prefixes it monitors over time (the inventory)."""
+
+    __tablename__ = "sensors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prefixes: Mapped[list[SensorPrefix]] = relationship(
+        back_populates="sensor", cascade="all, delete-orphan", order_by="SensorPrefix.id"
+    )
+
+
+class SensorPrefix(Base):
+    """One monitored prefix of a sensor, valid from ``since`` until ``until`` (open if null)."""
+
+    __tablename__ = "sensor_prefixes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(64))
+    since: Mapped[datetime]
+    until: Mapped[datetime | None]
+    sensor: Mapped[Sensor] = relationship(back_populates="prefixes")
+
+
+class IngestFile(Base):
+    """Ingest manifest: one row per (file content, sensor); makes ingest idempotent."""
+
+    __tablename__ = "ingest_files"
+    __table_args__ = (UniqueConstraint("sha256", "sensor_id", name="uq_ingest_sha_sensor"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("sensors.id"))
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    stored_packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    outside_packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    non_ip_packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    flow_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_ts: Mapped[datetime | None]
+    last_ts: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class DetectedHost(Base):
+    """The latest classification of one source address (columns of schemas.HOST + evidence)."""
+
+    __tablename__ = "hosts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ip: Mapped[str] = mapped_column(String(45), unique=True)
+    classification: Mapped[str] = mapped_column(String(16), index=True)
+    family: Mapped[str | None] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    packets: Mapped[int] = mapped_column(BigInteger)
+    ports: Mapped[str] = mapped_column(Text, default="")
+    asn: Mapped[int | None] = mapped_column(BigInteger)
+    as_name: Mapped[str | None] = mapped_column(Text)
+    country: Mapped[str | None] = mapped_column(String(2))
+    isp: Mapped[str | None] = mapped_column(String(64))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Isp(Base):
+    """An ISP of the registry: who gets which addresses' reports, how and in which language."""
+
+    __tablename__ = "isps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    display_name_ja: Mapped[str] = mapped_column(Text, default="")
+    country: Mapped[str] = mapped_column(String(2), default="JP")
+    asns: Mapped[list[int]] = mapped_column(JSON, default=list)
+    prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    contacts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    language: Mapped[str] = mapped_column(String(2), default="ja")
+    delivery: Mapped[str] = mapped_column(String(16), default="email")
+    formats: Mapped[list[str]] = mapped_column(JSON, default=list)
+    interval_hours: Mapped[int] = mapped_column(Integer, default=24)
+    pgp_key: Mapped[str] = mapped_column(Text, default="")
+
+
+class Case(Base):
+    """One infected host at one ISP over a period, with a public notice ID and a lifecycle."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[str] = mapped_column(String(16), unique=True)
+    ip: Mapped[str] = mapped_column(String(45), index=True)
+    isp_id: Mapped[int | None] = mapped_column(ForeignKey("isps.id"))
+    asn: Mapped[int | None] = mapped_column(BigInteger)
+    country: Mapped[str | None] = mapped_column(String(2))
+    family: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    ports: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    reinfection_of: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_reported_at: Mapped[datetime | None]
+    isp: Mapped[Isp | None] = relationship()
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseEvent.id"
+    )
+
+
+class CaseEvent(Base):
+    """A timestamped change of a case, and who made it."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Report(Base):
+    """A report file written for one ISP (one format, one period)."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    isp_id: Mapped[int | None] = mapped_column(ForeignKey("isps.id"))
+    period: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    case_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    isp: Mapped[Isp | None] = relationship()
