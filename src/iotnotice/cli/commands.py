@@ -11,7 +11,19 @@ def register(group: click.Group) -> None:
     # Each part's module exposes ``commands``: a list of click commands/groups.
     import importlib
 
-    for part in ("capture", "store", "detect", "enrich", "cases", "notify", "stats", "web", "demo"):
+    for part in (
+        "capture",
+        "store",
+        "detect",
+        "honeypot",
+        "enrich",
+        "cases",
+        "notify",
+        "isp",
+        "stats",
+        "web",
+        "demo",
+    ):
         try:
             module = importlib.import_module(f"iotnotice.cli.{part}")
         except ModuleNotFoundError as exc:
