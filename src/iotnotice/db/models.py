@@ -28,7 +28,9 @@ __all__ = [
     "CaseEvent",
     "DetectedHost",
     "IngestFile",
+    "Inquiry",
     "Isp",
+    "OperatorUser",
     "Report",
     "Sensor",
     "SensorPrefix",
@@ -187,3 +189,32 @@ class Report(Base):
     case_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     isp: Mapped[Isp | None] = relationship()
+
+
+class Inquiry(Base):
+    """A support-centre ticket filed through the web form, with its public reference number."""
+
+    __tablename__ = "inquiries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str] = mapped_column(Text, default="")
+    notice_id: Mapped[str] = mapped_column(String(20), default="")
+    message: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(2), default="ja")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorUser(Base):
+    """An operator-console account: argon2 password hash and a role (viewer, operator, admin)."""
+
+    __tablename__ = "operator_users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), default="viewer")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]

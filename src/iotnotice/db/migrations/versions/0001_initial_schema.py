@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:39:08.567877
+Create Date: 2026-11-25 21:42:00.617905
 """
 
 from __future__ import annotations
@@ -41,6 +41,23 @@ def upgrade() -> None:
     with op.batch_alter_table('hosts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_hosts_classification'), ['classification'], unique=False)
 
+    op.create_table('inquiries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=20), nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('email', sa.Text(), nullable=False),
+    sa.Column('notice_id', sa.String(length=20), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('language', sa.String(length=2), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('reference')
+    )
+    with op.batch_alter_table('inquiries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inquiries_status'), ['status'], unique=False)
+
     op.create_table('isps',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -57,6 +74,17 @@ def upgrade() -> None:
     sa.Column('pgp_key', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
+    )
+    op.create_table('operator_users',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('password_hash', sa.Text(), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('username')
     )
     op.create_table('sensors',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -174,7 +202,12 @@ def downgrade() -> None:
 
     op.drop_table('cases')
     op.drop_table('sensors')
+    op.drop_table('operator_users')
     op.drop_table('isps')
+    with op.batch_alter_table('inquiries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inquiries_status'))
+
+    op.drop_table('inquiries')
     with op.batch_alter_table('hosts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_hosts_classification'))
 
