@@ -156,6 +156,9 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_reported_at: Mapped[datetime | None]
+    # What the last report said (notify's suppression compares against these).
+    report_digest: Mapped[str] = mapped_column(String(64), default="")
+    reported_last_seen: Mapped[datetime | None]
     isp: Mapped[Isp | None] = relationship()
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseEvent.id"
@@ -218,3 +221,22 @@ class OperatorUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """An e-mail waiting for (or past) delivery; ``message_id`` is its idempotency key."""
+
+    __tablename__ = "outbox_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    isp_id: Mapped[int | None] = mapped_column(ForeignKey("isps.id"))
+    period: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    isp: Mapped[Isp | None] = relationship()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:42:00.617905
+Create Date: 2026-11-25 21:43:03.734610
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_reported_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('report_digest', sa.String(length=64), nullable=False),
+    sa.Column('reported_last_seen', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['isp_id'], ['isps.id'], ),
     sa.ForeignKeyConstraint(['reinfection_of'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -145,6 +147,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('ingest_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ingest_files_sha256'), ['sha256'], unique=False)
+
+    op.create_table('outbox_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=255), nullable=False),
+    sa.Column('isp_id', sa.Integer(), nullable=True),
+    sa.Column('period', sa.String(length=32), nullable=False),
+    sa.Column('path', sa.Text(), nullable=False),
+    sa.Column('recipients', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['isp_id'], ['isps.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('message_id')
+    )
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_messages_status'), ['status'], unique=False)
 
     op.create_table('reports',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -192,6 +214,10 @@ def downgrade() -> None:
     op.drop_table('case_events')
     op.drop_table('sensor_prefixes')
     op.drop_table('reports')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_status'))
+
+    op.drop_table('outbox_messages')
     with op.batch_alter_table('ingest_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ingest_files_sha256'))
 
