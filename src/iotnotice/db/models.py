@@ -125,6 +125,7 @@ class Isp(Base):
     display_name_ja: Mapped[str] = mapped_column(Text, default="")
     country: Mapped[str] = mapped_column(String(2), default="JP")
     asns: Mapped[list[int]] = mapped_column(JSON, default=list)
+    as_names: Mapped[list[str]] = mapped_column(JSON, default=list)
     prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
     contacts: Mapped[list[str]] = mapped_column(JSON, default=list)
     language: Mapped[str] = mapped_column(String(2), default="ja")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:43:03.734610
+Create Date: 2026-11-25 21:43:58.791377
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def upgrade() -> None:
     sa.Column('display_name_ja', sa.Text(), nullable=False),
     sa.Column('country', sa.String(length=2), nullable=False),
     sa.Column('asns', sa.JSON(), nullable=False),
+    sa.Column('as_names', sa.JSON(), nullable=False),
     sa.Column('prefixes', sa.JSON(), nullable=False),
     sa.Column('contacts', sa.JSON(), nullable=False),
     sa.Column('language', sa.String(length=2), nullable=False),
