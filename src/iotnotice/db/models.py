@@ -30,6 +30,12 @@ __all__ = [
     "IngestFile",
     "Inquiry",
     "Isp",
+    "IspAlert",
+    "IspCase",
+    "IspQuarantine",
+    "IspState",
+    "IspStatusUpdate",
+    "IspSubscriber",
     "OperatorUser",
     "Report",
     "Sensor",
@@ -241,3 +247,100 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     isp: Mapped[Isp | None] = relationship()
+
+
+# --- ISP toolkit (an ISP's own deployment; subscriber identities never leave these tables) ---
+
+
+class IspCase(Base):
+    """One imported report line at the ISP: the address, its match to a subscriber, its handling."""
+
+    __tablename__ = "isp_cases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    notice_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    ip: Mapped[str] = mapped_column(String(45), index=True)
+    src_port: Mapped[int | None] = mapped_column(Integer)
+    observed_at: Mapped[datetime]
+    first_seen: Mapped[datetime | None]
+    last_seen: Mapped[datetime | None]
+    family: Mapped[str] = mapped_column(String(64), default="")
+    protocol: Mapped[str] = mapped_column(String(16), default="")
+    dst_port: Mapped[int | None] = mapped_column(Integer)
+    sender: Mapped[str] = mapped_column(Text, default="")
+    source_format: Mapped[str] = mapped_column(String(16))
+    source_file: Mapped[str] = mapped_column(Text, default="")
+    source_line: Mapped[int] = mapped_column(Integer, default=0)
+    match_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    subscriber: Mapped[str | None] = mapped_column(String(255), index=True)
+    match_source: Mapped[str] = mapped_column(String(16), default="")
+    match_reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(24), default="new", index=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IspSubscriber(Base):
+    """A subscriber of the ISP's directory: how to reach them (never sent anywhere)."""
+
+    __tablename__ = "isp_subscribers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str] = mapped_column(Text, default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    postal_address: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(2), default="")
+
+
+class IspAlert(Base):
+    """One alert rendered or sent to a subscriber about an ISP case."""
+
+    __tablename__ = "isp_alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("isp_cases.id", ondelete="CASCADE"), index=True)
+    subscriber: Mapped[str] = mapped_column(String(255), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(2))
+    recipient: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IspQuarantine(Base):
+    """A subscriber held in the walled garden, from ``since`` until released."""
+
+    __tablename__ = "isp_quarantine"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber: Mapped[str] = mapped_column(String(255), index=True)
+    ip: Mapped[str] = mapped_column(String(45))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("isp_cases.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None]
+    release_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class IspStatusUpdate(Base):
+    """A case status the ISP reports back to the coordinator (notice ID and status only)."""
+
+    __tablename__ = "isp_status_updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class IspState(Base):
+    """Small named values the ISP toolkit keeps between runs (e.g. the report pull cursor)."""
+
+    __tablename__ = "isp_state"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")

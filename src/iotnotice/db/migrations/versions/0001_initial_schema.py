@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:43:58.791377
+Create Date: 2026-11-25 21:44:09.149850
 """
 
 from __future__ import annotations
@@ -58,6 +58,70 @@ def upgrade() -> None:
     with op.batch_alter_table('inquiries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inquiries_status'), ['status'], unique=False)
 
+    op.create_table('isp_cases',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('notice_id', sa.String(length=32), nullable=True),
+    sa.Column('ip', sa.String(length=45), nullable=False),
+    sa.Column('src_port', sa.Integer(), nullable=True),
+    sa.Column('observed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('first_seen', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_seen', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('family', sa.String(length=64), nullable=False),
+    sa.Column('protocol', sa.String(length=16), nullable=False),
+    sa.Column('dst_port', sa.Integer(), nullable=True),
+    sa.Column('sender', sa.Text(), nullable=False),
+    sa.Column('source_format', sa.String(length=16), nullable=False),
+    sa.Column('source_file', sa.Text(), nullable=False),
+    sa.Column('source_line', sa.Integer(), nullable=False),
+    sa.Column('match_status', sa.String(length=16), nullable=False),
+    sa.Column('subscriber', sa.String(length=255), nullable=True),
+    sa.Column('match_source', sa.String(length=16), nullable=False),
+    sa.Column('match_reason', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('imported_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key')
+    )
+    with op.batch_alter_table('isp_cases', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_isp_cases_ip'), ['ip'], unique=False)
+        batch_op.create_index(batch_op.f('ix_isp_cases_match_status'), ['match_status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_isp_cases_notice_id'), ['notice_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_isp_cases_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_isp_cases_subscriber'), ['subscriber'], unique=False)
+
+    op.create_table('isp_state',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
+    op.create_table('isp_status_updates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('notice_id', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('isp_status_updates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_isp_status_updates_notice_id'), ['notice_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_isp_status_updates_state'), ['state'], unique=False)
+
+    op.create_table('isp_subscribers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subscriber', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('email', sa.Text(), nullable=False),
+    sa.Column('phone', sa.String(length=32), nullable=False),
+    sa.Column('postal_address', sa.Text(), nullable=False),
+    sa.Column('language', sa.String(length=2), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('subscriber')
+    )
     op.create_table('isps',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -149,6 +213,41 @@ def upgrade() -> None:
     with op.batch_alter_table('ingest_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ingest_files_sha256'), ['sha256'], unique=False)
 
+    op.create_table('isp_alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('subscriber', sa.String(length=255), nullable=False),
+    sa.Column('channel', sa.String(length=8), nullable=False),
+    sa.Column('language', sa.String(length=2), nullable=False),
+    sa.Column('recipient', sa.Text(), nullable=False),
+    sa.Column('subject', sa.Text(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['isp_cases.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('isp_alerts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_isp_alerts_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_isp_alerts_subscriber'), ['subscriber'], unique=False)
+
+    op.create_table('isp_quarantine',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('subscriber', sa.String(length=255), nullable=False),
+    sa.Column('ip', sa.String(length=45), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('released_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('release_reason', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['isp_cases.id'], ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('isp_quarantine', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_isp_quarantine_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_isp_quarantine_subscriber'), ['subscriber'], unique=False)
+
     op.create_table('outbox_messages',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.String(length=255), nullable=False),
@@ -219,6 +318,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_messages_status'))
 
     op.drop_table('outbox_messages')
+    with op.batch_alter_table('isp_quarantine', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_isp_quarantine_subscriber'))
+        batch_op.drop_index(batch_op.f('ix_isp_quarantine_state'))
+
+    op.drop_table('isp_quarantine')
+    with op.batch_alter_table('isp_alerts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_isp_alerts_subscriber'))
+        batch_op.drop_index(batch_op.f('ix_isp_alerts_case_id'))
+
+    op.drop_table('isp_alerts')
     with op.batch_alter_table('ingest_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ingest_files_sha256'))
 
@@ -231,6 +340,21 @@ def downgrade() -> None:
     op.drop_table('sensors')
     op.drop_table('operator_users')
     op.drop_table('isps')
+    op.drop_table('isp_subscribers')
+    with op.batch_alter_table('isp_status_updates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_isp_status_updates_state'))
+        batch_op.drop_index(batch_op.f('ix_isp_status_updates_notice_id'))
+
+    op.drop_table('isp_status_updates')
+    op.drop_table('isp_state')
+    with op.batch_alter_table('isp_cases', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_isp_cases_subscriber'))
+        batch_op.drop_index(batch_op.f('ix_isp_cases_status'))
+        batch_op.drop_index(batch_op.f('ix_isp_cases_notice_id'))
+        batch_op.drop_index(batch_op.f('ix_isp_cases_match_status'))
+        batch_op.drop_index(batch_op.f('ix_isp_cases_ip'))
+
+    op.drop_table('isp_cases')
     with op.batch_alter_table('inquiries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inquiries_status'))
 
