@@ -27,6 +27,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "DetectedHost",
+    "HoneypotSession",
     "IngestFile",
     "Inquiry",
     "Isp",
@@ -344,3 +345,31 @@ class IspState(Base):
     __tablename__ = "isp_state"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+class HoneypotSession(Base):
+    """One honeypot session (Cowrie): who logged in with what, what ran, and its verdict."""
+
+    __tablename__ = "honeypot_sessions"
+    __table_args__ = (UniqueConstraint("sensor", "session", name="uq_honeypot_sensor_session"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sensor: Mapped[str] = mapped_column(String(64), default="")
+    session: Mapped[str] = mapped_column(String(64))
+    src_ip: Mapped[str] = mapped_column(String(45), index=True)
+    src_port: Mapped[int | None] = mapped_column(Integer)
+    dst_port: Mapped[int | None] = mapped_column(Integer)
+    protocol: Mapped[str] = mapped_column(String(16), default="")
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    username: Mapped[str | None] = mapped_column(Text)
+    password: Mapped[str | None] = mapped_column(Text)
+    logins: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    commands: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    downloads: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    verdict: Mapped[str] = mapped_column(String(16), index=True)
+    family: Mapped[str | None] = mapped_column(String(32))
+    variant: Mapped[str | None] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source_file: Mapped[str] = mapped_column(Text, default="")
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
