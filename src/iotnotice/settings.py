@@ -45,6 +45,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("iot_min_destinations", 10, "Distinct darknet destinations for 'iot-unknown'."),
     Setting("scanner_min_destinations", 100, "Distinct destinations that make an untagged scanner."),
     Setting("backscatter_min_packets", 25, "Backscatter packets per source (corsaro dos: 25)."),
+    Setting("backscatter_min_seconds", 60, "Backscatter attack duration in seconds (corsaro dos: 60)."),
+    Setting(
+        "backscatter_window_packets", 30, "Backscatter packets within one 60 s window (corsaro: 30)."
+    ),
+    Setting(
+        "iot_ports",
+        "23,2323,37215,52869,5555,7547,60001,8080,8081,81,9000,49152,6789,5358,2222,22",
+        "Destination ports counted as IoT-bot targets (telnet, exploit ports of Mirai variants).",
+    ),
+    Setting("spoofed_min_percent", 50, "Share (%) of spoofing-flagged packets that marks a source."),
+    Setting("tool_min_percent", 50, "Share (%) of Masscan/ZMap-flagged packets for 'scanner'."),
     Setting("suppression_days", 7, "Days before an unchanged case is reported to its ISP again."),
     Setting("case_expiry_days", 30, "Days without a sighting after which an open case expires."),
     Setting("smtp_host", "", "SMTP server for report e-mail; empty leaves messages in the outbox."),
