@@ -1,0 +1,1 @@
+"""Capture: read pcap/pcapng (plain or compressed) into numpy packet columns; simulate traffic."""

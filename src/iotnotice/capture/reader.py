@@ -1,0 +1,165 @@
+"""Read pcap / pcapng captures (plain or compressed) as chunks of decoded numpy columns.
+
+    for chunk in read_chunks(path, 1_000_000):
+        chunk.src_ip, chunk.dst_port, chunk.fingerprints, ...
+
+On damage (wrong magic, truncated record, absurd length, corrupt compression) every good
+packet before it is yielded first, then :class:`~iotnotice.errors.InputError` names the file
+and byte offset (of the decompressed stream for compressed input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from iotnotice.capture import kernel
+from iotnotice.capture.formats import Window, open_window, parse_pcap_header, sniff_format
+from iotnotice.errors import InputError
+from iotnotice.schemas import PACKET, numpy_dtype
+
+__all__ = ["PacketChunk", "read_chunks"]
+
+_DTYPES = {c.name: numpy_dtype(c) for c in PACKET}
+_COLUMNS = tuple(c.name for c in PACKET)
+
+
+@dataclass
+class PacketChunk:
+    """Decoded IP packets: one numpy array per ``schemas.PACKET`` column, plus counters.
+
+    ``src_ip6``/``dst_ip6`` are (n, 16) byte arrays, meaningful on rows with ip_version 6.
+    ``frames`` counts records read, ``non_ip`` those without an IP packet (not in the
+    columns), ``bytes_read`` the bytes of the file on disk consumed for this chunk.
+    """
+
+    columns: dict[str, np.ndarray]
+    src_ip6: np.ndarray
+    dst_ip6: np.ndarray
+    frames: int = 0
+    non_ip: int = 0
+    bytes_read: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["columns"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __len__(self) -> int:
+        return len(self.columns["ts"])
+
+    @classmethod
+    def empty(cls, n: int) -> PacketChunk:
+        """Uninitialised columns for ``n`` packets (pages are touched only when written)."""
+        cols = {name: np.empty(n, dtype=_DTYPES[name]) for name in _COLUMNS}
+        return cls(cols, np.empty((n, 16), np.uint8), np.empty((n, 16), np.uint8))
+
+    def kernel_args(self) -> tuple[np.ndarray, ...]:
+        return (*(self.columns[c] for c in _COLUMNS), self.src_ip6, self.dst_ip6)
+
+    def truncated(self, n: int) -> PacketChunk:
+        """The first ``n`` rows (views), counters kept."""
+        cols = {k: v[:n] for k, v in self.columns.items()}
+        return PacketChunk(
+            cols, self.src_ip6[:n], self.dst_ip6[:n], self.frames, self.non_ip, self.bytes_read
+        )
+
+
+class _Decoder:
+    """Walks one file's records with the right kernel, across window refills."""
+
+    def __init__(self, win: Window) -> None:
+        self.win = win
+        head = win.buf[:24].tobytes()
+        self.kind = sniff_format(head)
+        if not self.kind:
+            what = "empty file" if len(head) == 0 else "not a pcap or pcapng capture (unknown magic)"
+            raise InputError(win.path, what, 0)
+        if self.kind == "pcap":
+            if len(head) < 24:
+                raise InputError(win.path, "truncated pcap header", len(head))
+            self.hdr = parse_pcap_header(head)
+            self.max_caplen = max(kernel.MAX_CAPLEN, min(self.hdr.snaplen, kernel.MAX_BLOCK))
+            self.pos = 24
+        else:
+            self.state = np.zeros(3, dtype=np.int64)
+            m = kernel.MAX_INTERFACES
+            self.ifaces = tuple(np.zeros(m, dtype=np.int64) for _ in range(4))
+            self.pos = 0
+
+    def walk(self, chunk: PacketChunk, start: int, cap: int) -> tuple[int, int, int, int]:
+        cols = tuple(a[start:] for a in chunk.kernel_args())
+        buf = self.win.buf
+        if self.kind == "pcap":
+            h = self.hdr
+            n, pos, frames, non_ip, status = kernel.walk_pcap(
+                buf, self.pos, len(buf), h.big, h.frac_ns, h.linktype, self.max_caplen, cols, cap
+            )
+        else:
+            n, pos, frames, non_ip, status = kernel.walk_pcapng(
+                buf, self.pos, len(buf), self.state, *self.ifaces, cols, cap
+            )
+        self.pos = pos
+        return n, frames, non_ip, status
+
+    def damage(self, status: int) -> str:
+        if self.win.failure:
+            return self.win.failure
+        if status == kernel.ABSURD:
+            return "record with an impossible captured length"
+        if status == kernel.BAD_BLOCK:
+            return "broken pcapng block"
+        return "truncated record at end of file"
+
+
+def read_chunks(path: Path, chunk_packets: int = 1_000_000) -> Iterator[PacketChunk]:
+    """Decoded IP packets of ``path`` in chunks of at most ``chunk_packets`` rows."""
+    path = Path(path)
+    if chunk_packets < 1:
+        raise ValueError("chunk_packets must be positive")
+    win = open_window(path)
+    try:
+        yield from _read(win, chunk_packets)
+    finally:
+        win.close()
+
+
+def _read(win: Window, chunk_packets: int) -> Iterator[PacketChunk]:
+    dec = _Decoder(win)
+    chunk = PacketChunk.empty(chunk_packets)
+    rows = 0
+    last_raw = 0
+    while True:
+        n, frames, non_ip, status = dec.walk(chunk, rows, chunk_packets - rows)
+        rows += n
+        chunk.frames += frames
+        chunk.non_ip += non_ip
+        if status == kernel.FULL:
+            raw = win.raw_pos(dec.pos)
+            chunk.bytes_read, last_raw = raw - last_raw, raw
+            yield chunk
+            chunk = PacketChunk.empty(chunk_packets)
+            rows = 0
+            continue
+        if status == kernel.NEED_MORE and not win.eof:
+            dec.pos -= win.refill(dec.pos)
+            continue
+        if status == kernel.OK and not win.eof:
+            dec.pos -= win.refill(dec.pos)
+            continue
+        chunk.bytes_read = win.raw_pos(dec.pos) - last_raw
+        out = chunk.truncated(rows)
+        if status == kernel.OK and not win.failure:
+            if rows or out.frames:
+                yield out
+            return
+        offset = win.base + dec.pos
+        reason = dec.damage(status)
+        if rows or out.frames:
+            yield out
+        raise InputError(win.path, reason, offset)

@@ -1,0 +1,1 @@
+"""Flow store: sensors, flow-tuple aggregation, partitioned Parquet, ingest manifest, DuckDB."""

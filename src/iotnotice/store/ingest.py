@@ -1,0 +1,207 @@
+"""Ingest captures into the flow store: idempotent per file content, atomic per file.
+
+For each file: hash it (SHA-256), skip it when the same content was already ingested for the
+sensor, otherwise decode it chunk by chunk, drop (and count) packets outside the sensor's
+prefixes, aggregate flow tuples, and commit the Parquet files and the manifest row together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from iotnotice.capture.reader import read_chunks
+from iotnotice.db import session_scope
+from iotnotice.db.models import IngestFile, utcnow
+from iotnotice.errors import InputError
+from iotnotice.settings import Settings
+from iotnotice.store.flows import aggregate
+from iotnotice.store.sensors import SensorInfo, ensure_default_sensor, get_sensor, inside_mask
+from iotnotice.store.writer import FlowWriter
+
+__all__ = ["IngestResult", "Progress", "file_sha256", "ingest_file", "ingest_files"]
+
+# progress(path, bytes done, bytes total)
+Progress = Callable[[Path, int, int], None]
+
+
+@dataclass
+class IngestResult:
+    """What happened to one input file."""
+
+    path: Path
+    status: str  # ingested | skipped | damaged | failed
+    packets: int = 0
+    stored_packets: int = 0
+    outside_packets: int = 0
+    non_ip_packets: int = 0
+    flow_rows: int = 0
+    error: str = ""
+    sha256: str = ""
+
+
+@dataclass
+class _Counts:
+    frames: int = 0
+    stored: int = 0
+    outside: int = 0
+    non_ip: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's content, read in blocks."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def ingest_files(
+    settings: Settings,
+    engine: Engine,
+    paths: Iterable[Path],
+    sensor: str | None = None,
+    progress: Progress | None = None,
+) -> list[IngestResult]:
+    """Ingest each file for ``sensor`` (default: the catch-all sensor); one result per file."""
+    info = get_sensor(engine, sensor) if sensor else ensure_default_sensor(engine)
+    return [ingest_file(settings, engine, Path(p), info, progress) for p in paths]
+
+
+def _failed(path: Path, message: str) -> IngestResult:
+    return IngestResult(path, "failed", error=str(InputError(path, message)))
+
+
+def _claim(engine: Engine, path: Path, sha: str, info: SensorInfo) -> int | IngestResult:
+    """Mark the manifest row of (content, sensor) running, or say it was already ingested."""
+    with session_scope(engine) as session:
+        row = session.scalar(
+            select(IngestFile).where(IngestFile.sha256 == sha, IngestFile.sensor_id == info.id)
+        )
+        if row is not None and row.outcome == "ok":
+            return IngestResult(
+                path,
+                "skipped",
+                packets=row.packets,
+                stored_packets=row.stored_packets,
+                outside_packets=row.outside_packets,
+                non_ip_packets=row.non_ip_packets,
+                flow_rows=row.flow_rows,
+                sha256=sha,
+            )
+        if row is None:
+            row = IngestFile(sha256=sha, sensor_id=info.id, path=str(path))
+            session.add(row)
+        row.path = str(path)
+        row.size_bytes = path.stat().st_size
+        row.outcome = "running"
+        row.error = ""
+        row.started_at = utcnow()
+        row.finished_at = None
+        session.flush()
+        return row.id
+
+
+def _decode_into(
+    settings: Settings,
+    path: Path,
+    info: SensorInfo,
+    writer: FlowWriter,
+    progress: Progress | None,
+    counts: _Counts,
+) -> None:
+    """Decode, filter and aggregate ``path`` into ``writer``, counting into ``counts``."""
+    total = path.stat().st_size
+    done = 0
+    interval = int(settings.flow_interval)
+    for chunk in read_chunks(path, int(settings.chunk_packets)):
+        counts.frames += chunk.frames
+        counts.non_ip += chunk.non_ip
+        if len(chunk):
+            ts = chunk.ts
+            lo, hi = int(ts.min()), int(ts.max())
+            counts.first_ns = lo if counts.first_ns is None else min(lo, counts.first_ns)
+            counts.last_ns = hi if counts.last_ns is None else max(hi, counts.last_ns)
+            keep = inside_mask(info.prefixes, ts, chunk.ip_version, chunk.dst_ip, chunk.dst_ip6)
+            kept = int(np.count_nonzero(keep))
+            counts.stored += kept
+            counts.outside += len(chunk) - kept
+            writer.add(aggregate(chunk, keep, interval))
+        done += chunk.bytes_read
+        if progress is not None:
+            progress(path, done, total)
+
+
+def _moment(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, UTC)
+
+
+def _finish(engine: Engine, row_id: int, result: IngestResult, counts: _Counts) -> None:
+    with session_scope(engine) as session:
+        row = session.get_one(IngestFile, row_id)
+        row.packets = counts.frames
+        row.stored_packets = counts.stored
+        row.outside_packets = counts.outside
+        row.non_ip_packets = counts.non_ip
+        row.flow_rows = result.flow_rows
+        row.first_ts = _moment(counts.first_ns)
+        row.last_ts = _moment(counts.last_ns)
+        row.outcome = {"ingested": "ok"}.get(result.status, result.status)
+        row.error = result.error
+        row.finished_at = utcnow()
+
+
+def ingest_file(
+    settings: Settings,
+    engine: Engine,
+    path: Path,
+    info: SensorInfo,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest one file for one sensor."""
+    if not path.exists():
+        return _failed(path, "no such file")
+    if not path.is_file():
+        return _failed(path, "not a regular file")
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        return _failed(path, f"cannot read ({exc.strerror})")
+    row_id = _claim(engine, path, sha, info)
+    if isinstance(row_id, IngestResult):
+        return row_id
+    writer = FlowWriter(settings.flows_path, settings.data_path / "tmp", info.name, sha[:16])
+    result = IngestResult(path, "ingested", sha256=sha)
+    counts = _Counts()
+    try:
+        _decode_into(settings, path, info, writer, progress, counts)
+    except InputError as exc:
+        # Packets before the damage were aggregated already and are kept.
+        result.status = "damaged" if writer.rows or (exc.offset or 0) > 0 else "failed"
+        result.error = str(exc)
+    except BaseException:
+        writer.abort()
+        with session_scope(engine) as session:
+            session.get_one(IngestFile, row_id).outcome = "failed"
+        raise
+    if result.status == "failed":
+        writer.abort()
+    else:
+        writer.commit()
+        result.flow_rows = writer.rows
+    _fill(result, counts)
+    _finish(engine, row_id, result, counts)
+    return result
+
+
+def _fill(result: IngestResult, counts: _Counts) -> None:
+    result.packets = counts.frames
+    result.stored_packets = counts.stored
+    result.outside_packets = counts.outside
+    result.non_ip_packets = counts.non_ip
