@@ -1,0 +1,182 @@
+"""run_detection: the whole detection pass, from the flow store to the ``hosts`` table."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, delete, insert, select
+
+from iotnotice.db import session_scope
+from iotnotice.db.models import DetectedHost, SensorPrefix
+from iotnotice.detect.evidence import evidence_for
+from iotnotice.detect.features import Features, compute_features
+from iotnotice.detect.flows import open_flows
+from iotnotice.detect.research import ResearchNetworks, load_research_networks
+from iotnotice.detect.rules import Classification, classify
+from iotnotice.enrich.ipdata import Enrichment, load_ip_data
+from iotnotice.enrich.registry import load_registry
+from iotnotice.settings import Settings
+
+__all__ = ["DetectionSummary", "monitored_addresses", "run_detection"]
+
+_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class DetectionSummary:
+    """What a detection pass found."""
+
+    sources: int
+    by_class: dict[str, int]
+    by_family: dict[str, int]
+    monitored_addresses: int
+    flow_rows: int
+    seconds: float
+    since: datetime | None = None
+    until: datetime | None = None
+    infected_by_isp: dict[str, int] = field(default_factory=dict)
+
+
+def _epoch(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp())
+
+
+def monitored_addresses(engine: Engine, since: datetime | None, until: datetime | None) -> int:
+    """IPv4 addresses monitored by all sensors' prefixes valid in the window (overlaps once)."""
+    with session_scope(engine) as session:
+        rows = session.execute(select(SensorPrefix.prefix, SensorPrefix.since, SensorPrefix.until))
+        nets = []
+        for prefix, start, end in rows:
+            if until is not None and _epoch(start) is not None and _epoch(start) >= _epoch(until):  # type: ignore[operator]
+                continue
+            if since is not None and end is not None and _epoch(end) <= _epoch(since):  # type: ignore[operator]
+                continue
+            net = ipaddress.ip_network(prefix, strict=False)
+            if net.version == 4:
+                nets.append(net)
+    return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets))
+
+
+def _ip_text(f: Features) -> np.ndarray:
+    v4 = f["src_ip"].astype(np.uint32)
+    out = np.empty(len(f), dtype=object)
+    for i, (a, b) in enumerate(zip(v4, f["src_ip6"], strict=True)):
+        out[i] = str(ipaddress.IPv6Address(b)) if b is not None else str(ipaddress.IPv4Address(int(a)))
+    return out
+
+
+def run_detection(
+    settings: Settings,
+    engine: Engine,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> DetectionSummary:
+    """Classify every source seen in [since, until) and replace the ``hosts`` table with them."""
+    started = time.perf_counter()
+    monitored = monitored_addresses(engine, since, until)
+    con = open_flows(settings)
+    try:
+        feats = compute_features(con, settings, monitored, _epoch(since), _epoch(until))
+    finally:
+        con.close()
+    is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
+    enr = load_ip_data(settings).lookup(feats["src_ip"])
+    _blank_v6(enr, is_v6)
+    isp = load_registry(settings).match_columns(enr.asn, enr.as_name, feats["src_ip"])
+    isp[is_v6] = None
+    research = load_research_networks(settings)
+    rmatch = research.match(feats["src_ip"], enr.asn)
+    rmatch[is_v6] = -1
+    result = classify(feats, settings, rmatch, enr.reserved)
+    _fill_research_family(result, rmatch, research)
+    rows = list(_rows(feats, enr, isp, result, rmatch, research))
+    _replace_hosts(engine, rows)
+    return _summary(feats, result, isp, time.perf_counter() - started, since, until)
+
+
+def _blank_v6(enr: Enrichment, is_v6: np.ndarray) -> None:
+    # The v4 tables know nothing about IPv6 sources (their src_ip column is 0).
+    enr.asn[is_v6] = -1
+    enr.as_name[is_v6] = None
+    enr.country[is_v6] = None
+    enr.prefix_len[is_v6] = -1
+    enr.reserved[is_v6] = False
+
+
+def _fill_research_family(
+    result: Classification, rmatch: np.ndarray, research: ResearchNetworks
+) -> None:
+    orgs = np.array([n.organisation for n in research.networks] + [None], dtype=object)
+    hit = result.rule == "research-list"
+    result.family[hit] = orgs[rmatch[hit]]
+
+
+def _rows(
+    f: Features,
+    enr: Enrichment,
+    isp: np.ndarray,
+    result: Classification,
+    rmatch: np.ndarray,
+    research: ResearchNetworks,
+) -> Any:
+    ips = _ip_text(f)
+    prefixes = enr.prefix
+    now = datetime.now(UTC)
+    for i in range(len(f)):
+        extra: dict[str, Any] = {"routed_prefix": prefixes[i]}
+        if rmatch[i] >= 0:
+            net = research.networks[int(rmatch[i])]
+            extra["research"] = {"organisation": net.organisation, "source": net.source}
+        yield {
+            "ip": ips[i],
+            "classification": result.classification[i],
+            "family": result.family[i],
+            "confidence": float(result.confidence[i]),
+            "first_seen": datetime.fromtimestamp(int(f["first_seen"][i]), UTC),
+            "last_seen": datetime.fromtimestamp(int(f["last_seen"][i]), UTC),
+            "packets": int(f["packets"][i]),
+            "ports": f["top_ports"][i],
+            "asn": int(enr.asn[i]) if enr.asn[i] >= 0 else None,
+            "as_name": enr.as_name[i],
+            "country": enr.country[i],
+            "isp": isp[i],
+            "evidence": evidence_for(f, i, str(result.rule[i]), extra),
+            "detected_at": now,
+        }
+
+
+def _replace_hosts(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    with session_scope(engine) as session:
+        session.execute(delete(DetectedHost))
+        for start in range(0, len(rows), _BATCH):
+            session.execute(insert(DetectedHost), rows[start : start + _BATCH])
+
+
+def _summary(
+    f: Features,
+    result: Classification,
+    isp: np.ndarray,
+    seconds: float,
+    since: datetime | None,
+    until: datetime | None,
+) -> DetectionSummary:
+    infected = result.classification == "infected"
+    return DetectionSummary(
+        sources=len(f),
+        by_class=dict(Counter(result.classification.tolist())),
+        by_family=dict(Counter(result.family[infected].tolist())),
+        monitored_addresses=f.monitored_addresses,
+        flow_rows=int(f["flow_rows"].sum()) if len(f) else 0,
+        seconds=seconds,
+        since=since,
+        until=until,
+        infected_by_isp=dict(Counter(str(x) if x else "_unassigned" for x in isp[infected])),
+    )

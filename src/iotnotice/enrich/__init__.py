@@ -1,0 +1,1 @@
+"""Enrichment: IP -> country, AS, routed prefix (:mod:`.ipdata`) and AS -> ISP (:mod:`.registry`)."""
