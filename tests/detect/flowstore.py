@@ -31,13 +31,19 @@ def flow(**kw: Any) -> dict[str, Any]:
     return row
 
 
-def syns(src: str, n: int, *, ports: Iterable[int] = (23,), start: int = T0, step: int = 60,
-         **kw: Any) -> list[dict[str, Any]]:
+def syns(
+    src: str, n: int, *, ports: Iterable[int] = (23,), start: int = T0, step: int = 60, **kw: Any
+) -> list[dict[str, Any]]:
     """n single-packet SYN rows from src to distinct darknet addresses, one per interval step."""
     plist = list(ports)
     return [
-        flow(src_ip=src, dst_ip=DARKNET + (i % 256), dst_port=plist[i % len(plist)],
-             time=start + (i * step // 60) * 60, **kw)
+        flow(
+            src_ip=src,
+            dst_ip=DARKNET + (i % 256),
+            dst_port=plist[i % len(plist)],
+            time=start + (i * step // 60) * 60,
+            **kw,
+        )
         for i in range(n)
     ]
 
@@ -53,5 +59,6 @@ def write_store(flows_root: Path, rows: list[dict[str, Any]], sensor: str = "dem
         folder = flows_root / f"sensor={sensor}" / f"date={date}" / f"hour={hour:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pylist(part, schema=schema)
-        pq.write_table(table, folder / f"test-{len(list(folder.iterdir()))}.parquet",
-                       compression="zstd")
+        pq.write_table(
+            table, folder / f"test-{len(list(folder.iterdir()))}.parquet", compression="zstd"
+        )

@@ -11,10 +11,29 @@ from iotnotice.detect.features import Features
 __all__ = ["COUNTERS", "evidence_for", "summary_line"]
 
 COUNTERS = (
-    "packets", "flow_rows", "destinations", "dst_ports", "syn_pkts", "syn_noopt", "resp_pkts",
-    "synack_pkts", "rst_pkts", "icmp_err_pkts", "dns_resp_pkts", "tcp_pkts", "udp_pkts",
-    "icmp_pkts", "mirai_cnt", "mirai_dsts", "masscan_cnt", "zmap_cnt", "spoofed_cnt",
-    "quirk_cnt", "iot_syn", "iot_dsts", "resp_window_max",
+    "packets",
+    "flow_rows",
+    "destinations",
+    "dst_ports",
+    "syn_pkts",
+    "syn_noopt",
+    "resp_pkts",
+    "synack_pkts",
+    "rst_pkts",
+    "icmp_err_pkts",
+    "dns_resp_pkts",
+    "tcp_pkts",
+    "udp_pkts",
+    "icmp_pkts",
+    "mirai_cnt",
+    "mirai_dsts",
+    "masscan_cnt",
+    "zmap_cnt",
+    "spoofed_cnt",
+    "quirk_cnt",
+    "iot_syn",
+    "iot_dsts",
+    "resp_window_max",
 )
 
 _REASONS = {

@@ -90,8 +90,15 @@ def classify(
     is_scanner = f["destinations"] >= settings.scanner_min_destinations
     conds = [is_research, is_spoofed, is_backscatter, is_mirai, is_tool, is_iot, is_scanner]
     classes = ["research", "noise", "backscatter", "infected", "scanner", "infected", "scanner"]
-    rules = ["research-list", "spoofed", "backscatter", "mirai-fingerprint", "tool-fingerprint",
-             "iot-headers", "high-fanout"]
+    rules = [
+        "research-list",
+        "spoofed",
+        "backscatter",
+        "mirai-fingerprint",
+        "tool-fingerprint",
+        "iot-headers",
+        "high-fanout",
+    ]
     iot_strength = np.minimum(1.0, f["iot_syn"] / (4.0 * max(settings.iot_min_packets, 1)))
     confidence = np.select(
         conds,

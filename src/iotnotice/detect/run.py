@@ -69,7 +69,9 @@ def _ip_text(f: Features) -> np.ndarray:
     v4 = f["src_ip"].astype(np.uint32)
     out = np.empty(len(f), dtype=object)
     for i, (a, b) in enumerate(zip(v4, f["src_ip6"], strict=True)):
-        out[i] = str(ipaddress.IPv6Address(b)) if b is not None else str(ipaddress.IPv4Address(int(a)))
+        out[i] = (
+            str(ipaddress.IPv6Address(b)) if b is not None else str(ipaddress.IPv4Address(int(a)))
+        )
     return out
 
 

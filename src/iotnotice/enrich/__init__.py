@@ -1,1 +1,1 @@
-"""Enrichment: IP -> country, AS, routed prefix (:mod:`.ipdata`) and AS -> ISP (:mod:`.registry`)."""
+"""Enrichment: IP -> country, AS and routed prefix (``ipdata``); AS -> ISP (``registry``)."""

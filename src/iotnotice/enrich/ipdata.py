@@ -122,7 +122,9 @@ class IpData:
             as_name=_take(self.as_names, alab),
             country=country,
             prefix_start=np.where(ai >= 0, self.networks.starts[np.maximum(ai, 0)], 0).astype(_U32),
-            prefix_len=np.where(ai >= 0, self.networks.lengths[np.maximum(ai, 0)].astype(np.int16), -1),
+            prefix_len=np.where(
+                ai >= 0, self.networks.lengths[np.maximum(ai, 0)].astype(np.int16), -1
+            ),
             reserved=reserved.astype(bool),
         )
 
@@ -212,7 +214,10 @@ def _load_mmdb(paths: list[Path], extra_numbers: dict[str, int]) -> IpData:
                     c_starts.append(start)
                     c_lens.append(plen)
                     c_codes.append(code)
-                if "autonomous_system_number" in record or "autonomous_system_organization" in record:
+                if (
+                    "autonomous_system_number" in record
+                    or "autonomous_system_organization" in record
+                ):
                     a_starts.append(start)
                     a_lens.append(plen)
                     num = int(record.get("autonomous_system_number") or -1)

@@ -82,13 +82,15 @@ class Registry:
         """AS name -> first AS number of the ISP that lists the name."""
         return {n: isp.asns[0] for isp in self.isps if isp.asns for n in isp.as_names}
 
-    def match(self, asn: int | None, as_name: str | None, ip: int | str | None = None) -> str | None:
+    def match(
+        self, asn: int | None, as_name: str | None, ip: int | str | None = None
+    ) -> str | None:
         """The ISP name for one address (see :meth:`match_columns`)."""
         ips = None if ip is None else np.array([int(ipaddress.IPv4Address(ip))], np.uint32)
         out = self.match_columns(
             np.array([-1 if asn is None else asn], np.int64), np.array([as_name], object), ips
         )
-        return out[0]  # type: ignore[no-any-return]
+        return out[0]
 
     def match_columns(
         self, asn: np.ndarray, as_name: np.ndarray, ip: np.ndarray | None = None
@@ -120,7 +122,9 @@ def _map_unique(values: np.ndarray, table: dict[Any, str]) -> np.ndarray:
 def _tuple(raw: dict[str, Any], key: str, kind: type) -> tuple[Any, ...]:
     value = raw.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
-        raise ConfigError(f"ISP {raw.get('name', '?')!r}: {key!r} must be a list of {kind.__name__}")
+        raise ConfigError(
+            f"ISP {raw.get('name', '?')!r}: {key!r} must be a list of {kind.__name__}"
+        )
     return tuple(value)
 
 
@@ -204,7 +208,9 @@ def _check_entry(isp: IspEntry, base: Path | None) -> list[str]:
     out = []
     if not isp.contacts:
         out.append(f"{isp.name}: no contacts")
-    out += [f"{isp.name}: contact {c!r} is not an e-mail address" for c in isp.contacts if "@" not in c]
+    out += [
+        f"{isp.name}: contact {c!r} is not an e-mail address" for c in isp.contacts if "@" not in c
+    ]
     if not isp.asns and not isp.as_names and not isp.prefixes:
         out.append(f"{isp.name}: no asns, as_names or prefixes (matches nothing)")
     for prefix in isp.prefixes:
