@@ -1,0 +1,7 @@
+"""Reports to ISPs: Shadowserver-format CSV, X-ARF v4, JSON and e-mail, through an outbox."""
+
+from __future__ import annotations
+
+from iotnotice.notify.run import IspResult, NotifySummary, run_notify
+
+__all__ = ["IspResult", "NotifySummary", "run_notify"]
