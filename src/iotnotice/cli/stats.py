@@ -1,0 +1,89 @@
+"""``iotnotice stats``: NICTER-style figures per year, month or day."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import click
+from rich.table import Table
+
+from iotnotice.cli.context import AppContext, pass_app
+from iotnotice.stats import rebuild_aggregates, statistics
+
+__all__ = ["commands", "stats_cmd"]
+
+_COLUMNS = (
+    ("period", "Period"),
+    ("packets", "Packets"),
+    ("monitored_addresses", "Monitored addresses"),
+    ("monitored_addresses_avg", "Time-weighted addresses"),
+    ("packets_per_address", "Packets per address"),
+    ("sources", "Unique sources"),
+)
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key in ("monitored_addresses_avg", "packets_per_address"):
+        return f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(rows: list[dict[str, Any]], by: str) -> Table:
+    table = Table(title=f"Darknet statistics per {by}")
+    for key, title in _COLUMNS:
+        table.add_column(by.capitalize() if key == "period" else title, justify="right")
+    for row in rows:
+        table.add_row(*(_cell(key, row[key]) for key, _ in _COLUMNS))
+    return table
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[k for k, _ in _COLUMNS], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+@click.command("stats")
+@click.option(
+    "--by", type=click.Choice(["year", "month", "day"]), default="year", show_default=True
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--sensor", default=None, help="Only this sensor's traffic and address space.")
+@click.option(
+    "--rebuild-aggregates", is_flag=True, help="Recompute the daily aggregates from the flow store."
+)
+@pass_app
+def stats_cmd(
+    app: AppContext, by: str, fmt: str, sensor: str | None, rebuild_aggregates: bool
+) -> None:
+    """Packets, monitored addresses and packets per address per period (NICTER style)."""
+    if rebuild_aggregates:
+        _rebuild(app)
+    rows = statistics(app.settings, app.engine, by, sensor=sensor)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        click.echo(_csv(rows), nl=False)
+    else:
+        app.console.print(_table(rows, by))
+
+
+def _rebuild(app: AppContext) -> None:
+    written = rebuild_aggregates(app.settings)
+    app.err.print(f"rebuilt daily aggregates ({written} files)")
+
+
+commands: list[click.Command] = [stats_cmd]

@@ -1,0 +1,19 @@
+"""NICTER-style statistics over the flow store, and the daily aggregates that keep them fast."""
+
+from __future__ import annotations
+
+from iotnotice.stats.aggregates import (
+    rebuild_aggregates,
+    remove_aggregates,
+    update_daily_aggregates,
+)
+from iotnotice.stats.summary import protocol_mix, statistics, top_ports
+
+__all__ = [
+    "protocol_mix",
+    "rebuild_aggregates",
+    "remove_aggregates",
+    "statistics",
+    "top_ports",
+    "update_daily_aggregates",
+]

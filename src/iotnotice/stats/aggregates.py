@@ -1,0 +1,125 @@
+"""Compact daily aggregates that ingest maintains, so statistics never rescan every flow tuple.
+
+For every flow-tuple chunk that ingest writes, :func:`update_daily_aggregates` writes two small
+Parquet files next to the flow store, partitioned like it::
+
+    <data_dir>/aggregates/sources/sensor=<name>/date=YYYY-MM-DD/<chunk_id>.parquet
+        date, src_ip, src_ip6, packets, mirai          one row per (day, source) of the chunk
+    <data_dir>/aggregates/ports/sensor=<name>/date=YYYY-MM-DD/<chunk_id>.parquet
+        date, protocol, dst_port, packets, flows       one row per (day, protocol, port)
+
+Rows of different chunks are simply added up (sums) or de-duplicated (distinct sources), so a
+year's table reads a few rows per source per day instead of every tuple. Writing is atomic
+(temporary file, then rename) and keyed by ``chunk_id``: re-running a chunk replaces its files,
+and :func:`remove_aggregates` drops them when ingest rolls a file back.
+:func:`rebuild_aggregates` recomputes everything from the flow store (for stores written before
+the hook was wired, or after repair).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from iotnotice.settings import Settings
+from iotnotice.stats.flows import connect_flows
+
+__all__ = [
+    "AGGREGATE_KINDS",
+    "aggregates_path",
+    "rebuild_aggregates",
+    "remove_aggregates",
+    "update_daily_aggregates",
+]
+
+AGGREGATE_KINDS: tuple[str, ...] = ("sources", "ports")
+
+_DAY = "strftime(epoch_ms(time::BIGINT * 1000), '%Y-%m-%d')"
+_SQL = {
+    "sources": f"""
+        SELECT {_DAY} AS date, src_ip, src_ip6,
+               sum(packet_cnt)::BIGINT AS packets, sum(mirai_cnt)::BIGINT AS mirai
+        FROM chunk GROUP BY ALL""",
+    "ports": f"""
+        SELECT {_DAY} AS date, protocol, dst_port,
+               sum(packet_cnt)::BIGINT AS packets, count(*)::BIGINT AS flows
+        FROM chunk GROUP BY ALL""",
+}
+
+
+def aggregates_path(settings: Settings) -> Path:
+    """Root folder of the daily aggregates."""
+    return settings.data_path / "aggregates"
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, kind: str) -> pa.Table:
+    return con.sql(_SQL[kind]).to_arrow_table()
+
+
+def _write_chunk(root: Path, table: pa.Table, sensor: str, chunk_id: str) -> int:
+    con = duckdb.connect()
+    con.register("chunk", table)
+    written = 0
+    for kind in AGGREGATE_KINDS:
+        result = _aggregate(con, kind)
+        for day in result.column("date").unique().to_pylist():
+            part = result.filter(pc.equal(result.column("date"), day)).drop_columns("date")
+            folder = root / kind / f"sensor={sensor}" / f"date={day}"
+            _write_atomic(part, folder / f"{chunk_id}.parquet")
+            written += 1
+    con.close()
+    return written
+
+
+def update_daily_aggregates(settings: Settings, table: pa.Table, sensor: str, chunk_id: str) -> int:
+    """Aggregate one flow-tuple chunk (FLOW_TUPLE columns) per day; returns files written."""
+    return _write_chunk(aggregates_path(settings), table, sensor, chunk_id)
+
+
+def remove_aggregates(settings: Settings, chunk_id: str) -> int:
+    """Delete every aggregate file of one chunk; returns how many were removed."""
+    removed = 0
+    for path in aggregates_path(settings).glob(f"*/sensor=*/date=*/{chunk_id}.parquet"):
+        path.unlink()
+        removed += 1
+    return removed
+
+
+def rebuild_aggregates(settings: Settings) -> int:
+    """Recompute all aggregates from the flow store, one (sensor, day) at a time; files written."""
+    root = aggregates_path(settings)
+    staging = root.with_name(f".aggregates-{uuid.uuid4().hex}")
+    con = connect_flows(settings)
+    written = 0
+    try:
+        parts = con.sql(
+            "SELECT DISTINCT sensor, CAST(date AS VARCHAR) FROM flows ORDER BY ALL"
+        ).fetchall()
+        for sensor, day in parts:
+            chunk = con.sql(
+                "SELECT * FROM flows WHERE sensor = ? AND CAST(date AS VARCHAR) = ?",
+                params=[sensor, day],
+            ).to_arrow_table()
+            written += _write_chunk(staging, chunk, sensor, f"rebuild-{day}")
+    finally:
+        con.close()
+    # Swap the whole tree so readers never see a half-rebuilt set.
+    if root.exists():
+        shutil.rmtree(root)
+    if staging.exists():
+        os.replace(staging, root)
+    return written

@@ -1,0 +1,7 @@
+"""Fixtures of the stats tests."""
+
+from __future__ import annotations
+
+from stats_store import store
+
+__all__ = ["store"]

@@ -1,0 +1,85 @@
+"""Daily aggregates written per chunk give exactly the figures of a full flow scan."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from click.testing import CliRunner
+from stats_store import Store
+
+from iotnotice.cli import cli
+from iotnotice.cli.stats import stats_cmd
+from iotnotice.stats import (
+    protocol_mix,
+    rebuild_aggregates,
+    remove_aggregates,
+    statistics,
+    top_ports,
+    update_daily_aggregates,
+)
+from iotnotice.stats.aggregates import aggregates_path
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def _feed(store: Store) -> None:
+    for sensor, chunk_id, table in store.chunks:
+        update_daily_aggregates(store.settings, table, sensor, chunk_id)
+
+
+def test_aggregates_equal_flow_scan_for_every_period(store: Store) -> None:
+    """Year, month and day tables from aggregates equal those from the flow scan."""
+    _feed(store)
+    for by in ("year", "month", "day"):
+        scan = statistics(store.settings, store.engine, by, source="flows", now=NOW)
+        fast = statistics(store.settings, store.engine, by, source="aggregates", now=NOW)
+        assert fast == scan
+        assert len(fast) >= 2
+    assert top_ports(store.settings, source="aggregates") == top_ports(
+        store.settings, source="flows"
+    )
+    assert protocol_mix(store.settings, source="aggregates") == protocol_mix(
+        store.settings, source="flows"
+    )
+
+
+def test_rewriting_a_chunk_does_not_double_count(store: Store) -> None:
+    """Feeding the same chunks twice leaves the figures unchanged (keyed by chunk id)."""
+    _feed(store)
+    once = statistics(store.settings, store.engine, "day", source="aggregates", now=NOW)
+    _feed(store)
+    assert statistics(store.settings, store.engine, "day", source="aggregates", now=NOW) == once
+
+
+def test_remove_and_rebuild(store: Store) -> None:
+    """Removing a chunk's aggregates drops its packets; a rebuild restores the scan figures."""
+    _feed(store)
+    sensor, chunk_id, table = store.chunks[0]
+    before = statistics(store.settings, store.engine, "year", source="aggregates", now=NOW)
+    assert remove_aggregates(store.settings, chunk_id) == 2
+    after = statistics(store.settings, store.engine, "year", source="aggregates", now=NOW)
+    lost = int(table.column("packet_cnt").to_numpy().sum())
+    assert sum(r["packets"] for r in before) - sum(r["packets"] for r in after) == lost
+    assert rebuild_aggregates(store.settings) > 0
+    scan = statistics(store.settings, store.engine, "year", source="flows", now=NOW)
+    assert statistics(store.settings, store.engine, "year", source="aggregates", now=NOW) == scan
+    assert not list(aggregates_path(store.settings).parent.glob(".aggregates-*"))
+
+
+def test_stats_command_prints_json_csv_and_table(store: Store) -> None:
+    """`iotnotice stats` prints the yearly figures in each format; a bad --by exits non-zero."""
+    cli.add_command(stats_cmd)
+    runner = CliRunner()
+    base = ["--data-dir", str(store.settings.data_path), "stats"]
+    out = runner.invoke(cli, [*base, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [r["period"] for r in rows] == ["2023", "2024"]
+    assert rows[0]["monitored_addresses"] == 512
+    csv_out = runner.invoke(cli, [*base, "--by", "month", "--format", "csv"])
+    assert csv_out.output.splitlines()[0].startswith("period,packets,monitored_addresses")
+    assert len(csv_out.output.splitlines()) == 1 + 3
+    table = runner.invoke(cli, [*base, "--rebuild-aggregates"])
+    assert table.exit_code == 0 and "Darknet statistics per year" in table.output
+    assert runner.invoke(cli, [*base, "--by", "week"]).exit_code != 0
