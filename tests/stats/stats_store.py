@@ -1,4 +1,4 @@
-"""Helpers and fixture: a flow store of Parquet files and a sensor inventory written by the tests."""
+"""Helpers and fixture: a Parquet flow store and a sensor inventory written by the tests."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def make_columns(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
     cols["mirai_cnt"] = np.where(cols["dst_port"] == 23, cols["packet_cnt"], 0).astype(np.uint32)
     zeros = ("ttl", "tcp_flags", "ip_len", "tcp_synlen", "tcp_synwinlen")
-    for name in zeros + ("masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt"):
+    for name in (*zeros, "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt"):
         dtype = next(c.type for c in FLOW_TUPLE if c.name == name).to_pandas_dtype()
         cols[name] = np.zeros(n, dtype)
     return cols

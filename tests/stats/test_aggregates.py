@@ -55,7 +55,7 @@ def test_rewriting_a_chunk_does_not_double_count(store: Store) -> None:
 def test_remove_and_rebuild(store: Store) -> None:
     """Removing a chunk's aggregates drops its packets; a rebuild restores the scan figures."""
     _feed(store)
-    sensor, chunk_id, table = store.chunks[0]
+    _sensor, chunk_id, table = store.chunks[0]
     before = statistics(store.settings, store.engine, "year", source="aggregates", now=NOW)
     assert remove_aggregates(store.settings, chunk_id) == 2
     after = statistics(store.settings, store.engine, "year", source="aggregates", now=NOW)

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from stats_store import Store
 
 from iotnotice.errors import IotnoticeError, NotFoundError
 from iotnotice.stats import protocol_mix, statistics, top_ports
-
-from stats_store import Store
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
