@@ -88,6 +88,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web_port", 8000, "Port the web UI listens on."),
     Setting("secret_key", "", "Key for session cookies; empty means one kept in DATA_DIR."),
     Setting("trusted_proxy_header", "", "Header carrying the client address behind a proxy."),
+    Setting("verify_rate_limit", 10, "Notice-ID checks allowed per client address per window."),
+    Setting("verify_rate_window", 600, "Window of the notice-ID rate limit, in seconds."),
 )
 
 _DEFAULTS = {s.name: s.default for s in SETTINGS}
