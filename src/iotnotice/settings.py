@@ -63,6 +63,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_starttls", True, "Upgrade the SMTP connection with STARTTLS (required if set)."),
     Setting("smtp_user", "", "SMTP AUTH user name; empty means no AUTH."),
     Setting("smtp_password", "", "SMTP AUTH password."),
+    Setting("smtp_cafile", "", "CA bundle to verify the SMTP server; empty uses the system's."),
     Setting("smtp_timeout", 30, "Seconds before an SMTP connection attempt gives up."),
     Setting("smtp_max_attempts", 6, "Delivery attempts per message before it is marked failed."),
     Setting("smtp_backoff_seconds", 60, "First retry delay; doubles after every failed attempt."),
