@@ -31,7 +31,8 @@ def evaluate(engine: Engine, truth_path: Path) -> dict[str, dict[str, float]]:
     """Per class: truth/predicted/correct counts, precision and recall (sources in both)."""
     truth = _read_truth(truth_path)
     with session_scope(engine) as session:
-        predicted = dict(session.execute(select(DetectedHost.ip, DetectedHost.classification)))
+        rows = session.execute(select(DetectedHost.ip, DetectedHost.classification))
+        predicted = {ip: cls for ip, cls in rows}
     common = truth.keys() & predicted.keys()
     out: dict[str, dict[str, float]] = {}
     for name in sorted(set(truth.values()) | set(predicted.values())):
