@@ -10,11 +10,11 @@ import pytest
 from flowstore import DARKNET, T0, flow, syns, write_store
 from sqlalchemy import Engine
 
-from iotnotice.db import connect, session_scope
-from iotnotice.db.models import Sensor, SensorPrefix
+from iotnotice.db import connect
 from iotnotice.detect import DetectionSummary, run_detection
 from iotnotice.detect.hosts import get_host, list_hosts
 from iotnotice.settings import Settings, load_settings
+from iotnotice.store.sensors import add_sensor
 
 NOOPT = {"tcp_synlen": 20, "ttl": 52}  # bot-like: no options, initial TTL 64
 
@@ -74,12 +74,7 @@ def detected(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Engine
     settings = load_settings(environ={}, data_dir=str(data))
     write_store(settings.flows_path, [row for rows in SOURCES.values() for row in rows])
     engine = connect(settings)
-    with session_scope(engine) as session:
-        sensor = Sensor(name="demo")
-        sensor.prefixes.append(
-            SensorPrefix(prefix="203.0.113.0/24", since=datetime(2020, 1, 1, tzinfo=UTC))
-        )
-        session.add(sensor)
+    add_sensor(engine, "demo", ["203.0.113.0/24"], since=datetime(2020, 1, 1, tzinfo=UTC))
     return settings, engine, run_detection(settings, engine)
 
 
