@@ -13,17 +13,20 @@ import mmap
 import struct
 import zlib
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
+import pyarrow as pa
 
 from iotnotice.errors import InputError
 
 __all__ = ["PcapHeader", "Window", "open_window", "parse_pcap_header", "sniff_format"]
 
-_STREAM_READ = 8 * 1024 * 1024
+# Small reads: a decompressor that fails loses only the read in progress.
+_STREAM_READ = 1024 * 1024
 # Exceptions the decompressors raise on corrupt or cut-off input.
 _CODEC_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -34,24 +37,36 @@ _CODEC_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _zstd_open(raw: BinaryIO) -> BinaryIO:
-    import pyarrow as pa
+# The decompressor objects are closed by Window.close(), hence no context managers here.
+def _gzip_open(raw: BinaryIO) -> Any:
+    return gzip.GzipFile(fileobj=raw, mode="rb")
 
-    return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")  # type: ignore[return-value]
+
+def _xz_open(raw: BinaryIO) -> Any:
+    return lzma.LZMAFile(raw, "rb")
 
 
-_CODECS: tuple[tuple[bytes, str, Callable[[BinaryIO], BinaryIO]], ...] = (
-    (b"\x1f\x8b", "gzip", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),  # type: ignore[arg-type,return-value]
-    (b"\xfd7zXZ\x00", "xz", lambda raw: lzma.LZMAFile(raw, "rb")),  # type: ignore[arg-type,return-value]
+def _bzip2_open(raw: BinaryIO) -> Any:
+    return bz2.BZ2File(raw, "rb")
+
+
+def _zstd_open(raw: BinaryIO) -> Any:
+    # pyarrow's streaming zstd decoder: no extra dependency, bounded memory.
+    return pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "zstd")
+
+
+_CODECS: tuple[tuple[bytes, str, Callable[[BinaryIO], Any]], ...] = (
+    (b"\x1f\x8b", "gzip", _gzip_open),
+    (b"\xfd7zXZ\x00", "xz", _xz_open),
     (b"\x28\xb5\x2f\xfd", "zstd", _zstd_open),
-    (b"BZh", "bzip2", lambda raw: bz2.BZ2File(raw, "rb")),  # type: ignore[arg-type,return-value]
+    (b"BZh", "bzip2", _bzip2_open),
 )
 
 
 class Window:
     """A byte window over the (decompressed) file: ``buf[0]`` is file offset ``base``."""
 
-    def __init__(self, path: Path, raw: BinaryIO, stream: BinaryIO | None, codec: str) -> None:
+    def __init__(self, path: Path, raw: BinaryIO, stream: Any, codec: str) -> None:
         self.path = path
         self.codec = codec
         self._raw = raw
@@ -102,10 +117,8 @@ class Window:
         # numpy views keep the mmap exported; drop them before closing.
         self.buf = np.zeros(0, dtype=np.uint8)
         if self._mmap is not None:
-            try:
+            with suppress(BufferError):  # a caller still holding a view keeps the map alive
                 self._mmap.close()
-            except BufferError:
-                pass  # a yielded chunk never views the map, but be safe on odd interpreters
         if self._stream is not None:
             self._stream.close()
         self._raw.close()

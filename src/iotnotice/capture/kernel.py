@@ -46,32 +46,22 @@ _FP_QUIRK = 16
 
 @njit(cache=True, inline="always")
 def _be16(b: np.ndarray, o: int) -> int:
-    return (np.int64(b[o]) << 8) | np.int64(b[o + 1])
+    return (int(b[o]) << 8) | int(b[o + 1])
 
 
 @njit(cache=True, inline="always")
 def _be32(b: np.ndarray, o: int) -> int:
-    return (
-        (np.int64(b[o]) << 24)
-        | (np.int64(b[o + 1]) << 16)
-        | (np.int64(b[o + 2]) << 8)
-        | np.int64(b[o + 3])
-    )
+    return (int(b[o]) << 24) | (int(b[o + 1]) << 16) | (int(b[o + 2]) << 8) | int(b[o + 3])
 
 
 @njit(cache=True, inline="always")
 def _le16(b: np.ndarray, o: int) -> int:
-    return (np.int64(b[o + 1]) << 8) | np.int64(b[o])
+    return (int(b[o + 1]) << 8) | int(b[o])
 
 
 @njit(cache=True, inline="always")
 def _le32(b: np.ndarray, o: int) -> int:
-    return (
-        (np.int64(b[o + 3]) << 24)
-        | (np.int64(b[o + 2]) << 16)
-        | (np.int64(b[o + 1]) << 8)
-        | np.int64(b[o])
-    )
+    return (int(b[o + 3]) << 24) | (int(b[o + 2]) << 16) | (int(b[o + 1]) << 8) | int(b[o])
 
 
 @njit(cache=True, inline="always")
@@ -152,17 +142,16 @@ def _l4(
             dport = _be16(b, q + 2)
         if proto == 6 and q + 14 <= end:
             seq = _be32(b, q + 4)
-            hlen = (np.int64(b[q + 12]) >> 4) * 4
-            flags = np.int64(b[q + 13])
+            hlen = (int(b[q + 12]) >> 4) * 4
+            flags = int(b[q + 13])
             if q + 16 <= end:
                 win = _be16(b, q + 14)
             # Mirai variants send SYNs whose data offset runs past the IP length: keep, flag.
             if hlen < 20 or hlen > avail:
                 quirk = _FP_QUIRK
-    elif proto == 1 or proto == 58:
-        if q + 2 <= end:
-            sport = np.int64(b[q])
-            dport = np.int64(b[q + 1])
+    elif (proto == 1 or proto == 58) and q + 2 <= end:
+        sport = int(b[q])
+        dport = int(b[q + 1])
     return sport, dport, flags, hlen, win, seq, quirk
 
 
@@ -176,27 +165,25 @@ def decode_frame(
     p, version = _link_payload(b, off, end, linktype)
     if version < 0 or p >= end:
         return False
-    nibble = np.int64(b[p]) >> 4
+    nibble = int(b[p]) >> 4
     if version == 0:
         version = nibble
     if version == 4:
         if p + 20 > end or nibble != 4:
             return False
-        ihl = (np.int64(b[p]) & 15) * 4
+        ihl = (int(b[p]) & 15) * 4
         iplen = _be16(b, p + 2)
         ipid = _be16(b, p + 4)
         first = (_be16(b, p + 6) & 0x1FFF) == 0
-        ttl = np.int64(b[p + 8])
-        proto = np.int64(b[p + 9])
+        ttl = int(b[p + 8])
+        proto = int(b[p + 9])
         src = _be32(b, p + 12)
         dst = _be32(b, p + 16)
         fp = 0
         if ihl < 20:
             fp |= _FP_QUIRK
             ihl = 20
-        sport, dport, flags, hlen, win, seq, quirk = _l4(
-            b, p + ihl, end, proto, iplen - ihl, first
-        )
+        sport, dport, flags, hlen, win, seq, quirk = _l4(b, p + ihl, end, proto, iplen - ihl, first)
         fp |= quirk
         if ipid == 54321:
             fp |= _FP_ZMAP
@@ -217,26 +204,26 @@ def decode_frame(
         if p + 40 > end or nibble != 6:
             return False
         iplen = _be16(b, p + 4) + 40
-        nh = np.int64(b[p + 6])
-        ttl = np.int64(b[p + 7])
+        nh = int(b[p + 6])
+        ttl = int(b[p + 7])
         q = p + 40
         first = True
         for _ in range(8):  # extension headers; bounded so garbage cannot loop
             if (nh == 0 or nh == 43 or nh == 60 or nh == 135 or nh == 139 or nh == 140) and (
                 q + 2 <= end
             ):
-                nxt = np.int64(b[q])
-                q += (np.int64(b[q + 1]) + 1) * 8
+                nxt = int(b[q])
+                q += (int(b[q + 1]) + 1) * 8
                 nh = nxt
             elif nh == 44 and q + 8 <= end:
-                nxt = np.int64(b[q])
+                nxt = int(b[q])
                 if (_be16(b, q + 2) & 0xFFF8) != 0:
                     first = False
                 q += 8
                 nh = nxt
             elif nh == 51 and q + 2 <= end:
-                nxt = np.int64(b[q])
-                q += (np.int64(b[q + 1]) + 2) * 4
+                nxt = int(b[q])
+                q += (int(b[q + 1]) + 2) * 4
                 nh = nxt
             else:
                 break
@@ -318,9 +305,11 @@ def _pcapng_ts(raw: int, iface: int, if_res: np.ndarray, if_off: np.ndarray) -> 
     r = if_res[iface]
     if r & 0x80:
         e = r & 0x7F
-        ns = np.int64(raw / (2.0**e) * 1e9)
+        ns = int(raw / (2.0**e) * 1e9)
     elif r <= 9:
         ns = raw * 10 ** (9 - r)
+    elif r > 27:  # finer than 10^-27 s: nonsense, and 10**r would overflow
+        ns = 0
     else:
         ns = raw // 10 ** (r - 9)
     return ns + if_off[iface] * 1_000_000_000
@@ -354,7 +343,7 @@ def _read_idb(
         if code == 0 or o + 4 + olen > stop:
             break
         if code == 9 and olen >= 1:
-            if_res[k] = np.int64(b[o + 4])
+            if_res[k] = int(b[o + 4])
         elif code == 14 and olen >= 8:
             hi = _u32(b, o + 4, big)
             lo = _u32(b, o + 8, big)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ __all__ = ["PacketChunk", "read_chunks"]
 
 _DTYPES = {c.name: numpy_dtype(c) for c in PACKET}
 _COLUMNS = tuple(c.name for c in PACKET)
+# numba dispatchers, typed loosely for mypy.
+_walk_pcap: Any = kernel.walk_pcap
+_walk_pcapng: Any = kernel.walk_pcapng
 
 
 @dataclass
@@ -77,8 +81,12 @@ class _Decoder:
         self.win = win
         head = win.buf[:24].tobytes()
         self.kind = sniff_format(head)
+        if not self.kind and win.failure:
+            raise InputError(win.path, win.failure, 0)
         if not self.kind:
-            what = "empty file" if len(head) == 0 else "not a pcap or pcapng capture (unknown magic)"
+            what = (
+                "empty file" if len(head) == 0 else "not a pcap or pcapng capture (unknown magic)"
+            )
             raise InputError(win.path, what, 0)
         if self.kind == "pcap":
             if len(head) < 24:
@@ -97,11 +105,11 @@ class _Decoder:
         buf = self.win.buf
         if self.kind == "pcap":
             h = self.hdr
-            n, pos, frames, non_ip, status = kernel.walk_pcap(
+            n, pos, frames, non_ip, status = _walk_pcap(
                 buf, self.pos, len(buf), h.big, h.frac_ns, h.linktype, self.max_caplen, cols, cap
             )
         else:
-            n, pos, frames, non_ip, status = kernel.walk_pcapng(
+            n, pos, frames, non_ip, status = _walk_pcapng(
                 buf, self.pos, len(buf), self.state, *self.ifaces, cols, cap
             )
         self.pos = pos

@@ -44,7 +44,9 @@ def sensor_group() -> None:
     help="Date (UTC) from which the prefixes are monitored (default: always).",
 )
 @pass_app
-def sensor_add(app: AppContext, name: str, prefixes: tuple[str, ...], since: datetime | None) -> None:
+def sensor_add(
+    app: AppContext, name: str, prefixes: tuple[str, ...], since: datetime | None
+) -> None:
     """Register sensor NAME, or add prefixes to it."""
     info = add_sensor(app.engine, name, list(prefixes), since)
     nets = ", ".join(p.prefix for p in info.prefixes if p.until is None)

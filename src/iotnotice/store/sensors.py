@@ -53,7 +53,9 @@ class SensorInfo:
     @property
     def monitored_addresses(self) -> int:
         """Addresses currently monitored (IPv4 and IPv6 counted alike)."""
-        return sum(ipaddress.ip_network(p.prefix).num_addresses for p in self.prefixes if not p.until)
+        return sum(
+            ipaddress.ip_network(p.prefix).num_addresses for p in self.prefixes if not p.until
+        )
 
 
 def parse_prefix(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -92,7 +94,8 @@ def add_sensor(
     """Register a sensor, or add prefixes to an existing one (already-open prefixes are kept)."""
     if not _NAME.match(name):
         raise ConfigError(
-            f"sensor name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting alphanumeric"
+            f"sensor name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
         )
     nets = [parse_prefix(p) for p in prefixes]
     start = _as_datetime(since)
@@ -155,21 +158,23 @@ def inside_mask(
     if not prefixes:
         return np.ones(len(ts), dtype=bool)
     inside = np.zeros(len(ts), dtype=bool)
-    hi6 = lo6 = None
+    words: np.ndarray | None = None
     for p in prefixes:
         net = ipaddress.ip_network(p.prefix)
         when = (ts >= _ns(p.since, 0)) & (ts < _ns(p.until, 2**63 - 1))
         if net.version == 4:
-            m = np.uint32(int(net.netmask))
-            hit = (ip_version == 4) & ((dst_ip & m) == np.uint32(int(net.network_address)))
+            mask4 = np.uint32(int(net.netmask))
+            hit = (ip_version == 4) & ((dst_ip & mask4) == np.uint32(int(net.network_address)))
         else:
-            if hi6 is None:
+            if words is None:
                 words = np.ascontiguousarray(dst_ip6).view(">u8").astype(np.uint64)
-                hi6, lo6 = words[:, 0], words[:, 1]
+            hi6, lo6 = words[:, 0], words[:, 1]
             m = int(net.netmask)
             a = int(net.network_address)
-            hit = (ip_version == 6) & (
-                (hi6 & np.uint64(m >> 64)) == np.uint64(a >> 64)
-            ) & ((lo6 & np.uint64(m & (2**64 - 1))) == np.uint64(a & (2**64 - 1)))
+            hit = (
+                (ip_version == 6)
+                & ((hi6 & np.uint64(m >> 64)) == np.uint64(a >> 64))
+                & ((lo6 & np.uint64(m & (2**64 - 1))) == np.uint64(a & (2**64 - 1)))
+            )
         inside |= hit & when
     return inside

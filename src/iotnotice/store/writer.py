@@ -17,8 +17,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iotnotice.store.flows import FLOW_SCHEMA
-
 __all__ = ["FlowWriter", "write_flow_file"]
 
 # Rows per file and per row group: large groups compress best and DuckDB scans them in parallel.
