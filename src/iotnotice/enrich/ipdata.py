@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from iotnotice.errors import ConfigError
 from iotnotice.settings import Settings
@@ -75,20 +77,22 @@ class Enrichment:
 
     @property
     def prefix(self) -> np.ndarray:
-        """Routed prefixes as text ('1.2.3.0/24'), formatted once per distinct prefix."""
+        """Routed prefixes as text ('1.2.3.0/24'), None where unknown; formatted in Arrow."""
         out = np.full(len(self.prefix_len), None, dtype=object)
         known = self.prefix_len >= 0
-        if not known.any():
-            return out
-        key = (self.prefix_start.astype(np.uint64) << np.uint64(8)) | self.prefix_len.astype(
-            np.uint64
-        ) & np.uint64(0xFF)
-        uniq, inverse = np.unique(key[known], return_inverse=True)
-        text = np.array(
-            [f"{ipaddress.IPv4Address(int(k >> 8))}/{int(k & 0xFF)}" for k in uniq], dtype=object
-        )
-        out[known] = text[inverse]
+        if known.any():
+            out[known] = _cidr_text(self.prefix_start[known], self.prefix_len[known])
         return out
+
+
+def _cidr_text(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    parts = [
+        pa.array((starts >> np.uint32(s)) & np.uint32(0xFF)).cast(pa.string())
+        for s in (24, 16, 8, 0)
+    ]
+    dotted = pc.binary_join_element_wise(*parts, ".")
+    text = pc.binary_join_element_wise(dotted, pa.array(lengths).cast(pa.string()), "/")
+    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Engine, select
 
 from iotnotice.db import session_scope
@@ -97,9 +99,8 @@ class Registry:
     ) -> np.ndarray:
         """ISP names (object array, None where unknown) for whole columns at once."""
         asn = np.asarray(asn, dtype=np.int64)
-        out = _map_unique(asn, self._by_asn)
-        names = np.asarray(as_name, dtype=object)
-        by_name = _map_unique(np.where(names == None, "", names).astype(str), self._by_name)  # noqa: E711
+        out = _map_values(asn, self._by_asn)
+        by_name = _map_values(np.asarray(as_name, dtype=object), self._by_name)
         out = np.where(out == None, by_name, out)  # noqa: E711
         if ip is not None:
             ip = np.asarray(ip).astype(np.uint32, copy=False)
@@ -113,10 +114,14 @@ class Registry:
         return out
 
 
-def _map_unique(values: np.ndarray, table: dict[Any, str]) -> np.ndarray:
-    uniq, inverse = np.unique(values, return_inverse=True)
-    mapped = np.array([table.get(v.item() if hasattr(v, "item") else v) for v in uniq], object)
-    return mapped[np.asarray(inverse).ravel()] if len(values) else np.array([], dtype=object)
+def _map_values(values: np.ndarray, table: dict[Any, str]) -> np.ndarray:
+    """table[value] for every element (None where absent), with one hash lookup pass in Arrow."""
+    keys = list(table)
+    if not keys or len(values) == 0:
+        return np.full(len(values), None, dtype=object)
+    idx = pc.index_in(pa.array(values, from_pandas=True), value_set=pa.array(keys))
+    owners = np.array([table[k] for k in keys] + [None], dtype=object)
+    return owners[idx.fill_null(len(keys)).to_numpy()]
 
 
 def _tuple(raw: dict[str, Any], key: str, kind: type) -> tuple[Any, ...]:
