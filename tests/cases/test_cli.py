@@ -10,13 +10,14 @@ from sqlalchemy import Engine, select
 
 from iotnotice.cli import cli
 from iotnotice.cli.cases import cases_group
-from iotnotice.cli.notify import notify_cmd
+from iotnotice.cli.notify import deliver_cmd, notify_cmd
 from iotnotice.db import session_scope
 from iotnotice.db.models import Case
 from iotnotice.settings import Settings
 
 cli.add_command(cases_group)
 cli.add_command(notify_cmd)
+cli.add_command(deliver_cmd)
 
 
 def _run(settings: Settings, *args: str) -> Result:
@@ -68,3 +69,10 @@ def test_set_status_and_errors(
     assert missing.exit_code == 1 and "not a valid notice ID" in missing.output
     unknown_isp = _run(settings, "cases", "list", "--isp", "nobody")
     assert unknown_isp.exit_code == 1 and "no ISP named 'nobody'" in unknown_isp.output
+
+
+def test_deliver_without_smtp_host_is_a_clear_error(settings: Settings, engine: Engine) -> None:
+    """deliver with no SMTP server configured says so in one line and exits 1."""
+    result = _run(settings, "deliver")
+    assert result.exit_code == 1
+    assert "no smtp_host configured" in result.output and "Traceback" not in result.output

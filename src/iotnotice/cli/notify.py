@@ -1,4 +1,4 @@
-"""``iotnotice notify``: write each ISP's due report to the outbox (or show what would be)."""
+"""``iotnotice notify`` writes each ISP's due report to the outbox; ``deliver`` e-mails them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from rich.table import Table
 from iotnotice.cases import update_cases
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.notify import NotifySummary, run_notify
+from iotnotice.notify.smtp import DeliverySummary, deliver_outbox
 
-__all__ = ["commands", "notify_cmd"]
+__all__ = ["commands", "deliver_cmd", "notify_cmd"]
 
 
 def _table(summary: NotifySummary) -> Table:
@@ -45,8 +46,33 @@ def notify_cmd(app: AppContext, dry_run: bool) -> None:
                           f"(listed in {app.settings.outbox_path / '_out_of_scope'})")  # fmt: skip
     for r in summary.failed:
         app.fail(f"{r.isp}: {r.error}")
+    if not dry_run and app.settings.smtp_host:
+        _print_delivery(app, deliver_outbox(app.settings, app.engine))
     if summary.failed:
         raise SystemExit(1)
 
 
-commands: list[click.Command] = [notify_cmd]
+def _print_delivery(app: AppContext, result: DeliverySummary) -> None:
+    app.console.print(
+        f"e-mail: {len(result.sent)} sent, {len(result.retrying)} to retry, "
+        f"{len(result.failed)} failed",
+        highlight=False,
+    )
+    for message_id, error in result.errors.items():
+        app.console.print(f"  {message_id}: {error}", highlight=False)
+
+
+@click.command("deliver")
+@click.option(
+    "--wait", is_flag=True, help="Keep retrying (with back-off) until nothing is pending."
+)
+@pass_app
+def deliver_cmd(app: AppContext, wait: bool) -> None:
+    """Send queued report e-mail over SMTP (smtp_host, STARTTLS, AUTH)."""
+    result = deliver_outbox(app.settings, app.engine, wait=wait)
+    _print_delivery(app, result)
+    if result.failed:
+        raise SystemExit(1)
+
+
+commands: list[click.Command] = [notify_cmd, deliver_cmd]

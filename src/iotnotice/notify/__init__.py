@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from iotnotice.notify.run import IspResult, NotifySummary, run_notify
+from iotnotice.notify.smtp import DeliverySummary, deliver_outbox
 
-__all__ = ["IspResult", "NotifySummary", "run_notify"]
+__all__ = ["DeliverySummary", "IspResult", "NotifySummary", "deliver_outbox", "run_notify"]
