@@ -1,3 +1,5 @@
+# mypy: disable-error-code="assignment,arg-type,return-value"
+# (numba types these kernels; mypy cannot tell np.int64 from int here)
 """Numba decode kernel: walks pcap / pcapng records and decodes frames into numpy columns.
 
 Each walker decodes from ``buf[pos:end]`` into row ``0..`` of preallocated columns and stops
@@ -46,22 +48,32 @@ _FP_QUIRK = 16
 
 @njit(cache=True, inline="always")
 def _be16(b: np.ndarray, o: int) -> int:
-    return (int(b[o]) << 8) | int(b[o + 1])
+    return (np.int64(b[o]) << 8) | np.int64(b[o + 1])
 
 
 @njit(cache=True, inline="always")
 def _be32(b: np.ndarray, o: int) -> int:
-    return (int(b[o]) << 24) | (int(b[o + 1]) << 16) | (int(b[o + 2]) << 8) | int(b[o + 3])
+    return (
+        (np.int64(b[o]) << 24)
+        | (np.int64(b[o + 1]) << 16)
+        | (np.int64(b[o + 2]) << 8)
+        | np.int64(b[o + 3])
+    )
 
 
 @njit(cache=True, inline="always")
 def _le16(b: np.ndarray, o: int) -> int:
-    return (int(b[o + 1]) << 8) | int(b[o])
+    return (np.int64(b[o + 1]) << 8) | np.int64(b[o])
 
 
 @njit(cache=True, inline="always")
 def _le32(b: np.ndarray, o: int) -> int:
-    return (int(b[o + 3]) << 24) | (int(b[o + 2]) << 16) | (int(b[o + 1]) << 8) | int(b[o])
+    return (
+        (np.int64(b[o + 3]) << 24)
+        | (np.int64(b[o + 2]) << 16)
+        | (np.int64(b[o + 1]) << 8)
+        | np.int64(b[o])
+    )
 
 
 @njit(cache=True, inline="always")
@@ -142,16 +154,16 @@ def _l4(
             dport = _be16(b, q + 2)
         if proto == 6 and q + 14 <= end:
             seq = _be32(b, q + 4)
-            hlen = (int(b[q + 12]) >> 4) * 4
-            flags = int(b[q + 13])
+            hlen = (np.int64(b[q + 12]) >> 4) * 4
+            flags = np.int64(b[q + 13])
             if q + 16 <= end:
                 win = _be16(b, q + 14)
             # Mirai variants send SYNs whose data offset runs past the IP length: keep, flag.
             if hlen < 20 or hlen > avail:
                 quirk = _FP_QUIRK
     elif (proto == 1 or proto == 58) and q + 2 <= end:
-        sport = int(b[q])
-        dport = int(b[q + 1])
+        sport = np.int64(b[q])
+        dport = np.int64(b[q + 1])
     return sport, dport, flags, hlen, win, seq, quirk
 
 
@@ -165,18 +177,18 @@ def decode_frame(
     p, version = _link_payload(b, off, end, linktype)
     if version < 0 or p >= end:
         return False
-    nibble = int(b[p]) >> 4
+    nibble = np.int64(b[p]) >> 4
     if version == 0:
         version = nibble
     if version == 4:
         if p + 20 > end or nibble != 4:
             return False
-        ihl = (int(b[p]) & 15) * 4
+        ihl = (np.int64(b[p]) & 15) * 4
         iplen = _be16(b, p + 2)
         ipid = _be16(b, p + 4)
         first = (_be16(b, p + 6) & 0x1FFF) == 0
-        ttl = int(b[p + 8])
-        proto = int(b[p + 9])
+        ttl = np.int64(b[p + 8])
+        proto = np.int64(b[p + 9])
         src = _be32(b, p + 12)
         dst = _be32(b, p + 16)
         fp = 0
@@ -204,26 +216,26 @@ def decode_frame(
         if p + 40 > end or nibble != 6:
             return False
         iplen = _be16(b, p + 4) + 40
-        nh = int(b[p + 6])
-        ttl = int(b[p + 7])
+        nh = np.int64(b[p + 6])
+        ttl = np.int64(b[p + 7])
         q = p + 40
         first = True
         for _ in range(8):  # extension headers; bounded so garbage cannot loop
             if (nh == 0 or nh == 43 or nh == 60 or nh == 135 or nh == 139 or nh == 140) and (
                 q + 2 <= end
             ):
-                nxt = int(b[q])
-                q += (int(b[q + 1]) + 1) * 8
+                nxt = np.int64(b[q])
+                q += (np.int64(b[q + 1]) + 1) * 8
                 nh = nxt
             elif nh == 44 and q + 8 <= end:
-                nxt = int(b[q])
+                nxt = np.int64(b[q])
                 if (_be16(b, q + 2) & 0xFFF8) != 0:
                     first = False
                 q += 8
                 nh = nxt
             elif nh == 51 and q + 2 <= end:
-                nxt = int(b[q])
-                q += (int(b[q + 1]) + 2) * 4
+                nxt = np.int64(b[q])
+                q += (np.int64(b[q + 1]) + 2) * 4
                 nh = nxt
             else:
                 break
@@ -343,7 +355,7 @@ def _read_idb(
         if code == 0 or o + 4 + olen > stop:
             break
         if code == 9 and olen >= 1:
-            if_res[k] = int(b[o + 4])
+            if_res[k] = np.int64(b[o + 4])
         elif code == 14 and olen >= 8:
             hi = _u32(b, o + 4, big)
             lo = _u32(b, o + 8, big)
