@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,32 +21,32 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(environ={}, data_dir=str(tmp_path / "data"))
 
 
-@pytest.fixture
-def engine(settings: Settings) -> Engine:
-    engine = connect(settings)
+def _seed_isps(engine: Engine) -> Engine:
     with session_scope(engine) as session:
         session.add_all(
             [
-                Isp(
-                    name="alpha-net",
-                    display_name="Alpha Net",
-                    asns=[64500],
-                    language="en",
-                    contacts=["abuse@alpha.example"],
-                    country="JP",
-                ),
-                Isp(
-                    name="beta.ne.jp",
-                    display_name="Beta Networks",
-                    display_name_ja="ベータ通信",
-                    asns=[64501],
-                    language="ja",
-                    contacts=["soc@beta.example"],
-                    country="JP",
-                ),
+                Isp(name="alpha-net", display_name="Alpha Net", asns=[64500], language="en",
+                    contacts=["abuse@alpha.example"], country="JP"),
+                Isp(name="beta.ne.jp", display_name="Beta Networks", display_name_ja="ベータ通信",
+                    asns=[64501], language="ja", contacts=["soc@beta.example"], country="JP"),
             ]
-        )
+        )  # fmt: skip
     return engine
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = _seed_isps(connect(settings))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_settings: Settings) -> Iterator[Engine]:
+    """The same two ISPs in a fresh PostgreSQL database (root conftest's pg_settings)."""
+    engine = _seed_isps(connect(pg_settings))
+    yield engine
+    engine.dispose()
 
 
 def _put_host(
@@ -74,3 +74,9 @@ def _put_host(
 def put_host(engine: Engine) -> Callable[..., None]:
     """Insert or replace one hosts row, as detect would."""
     return lambda ip, isp, **kw: _put_host(engine, ip, isp, **kw)
+
+
+@pytest.fixture
+def pg_put_host(pg_engine: Engine) -> Callable[..., None]:
+    """put_host for the PostgreSQL database."""
+    return lambda ip, isp, **kw: _put_host(pg_engine, ip, isp, **kw)
