@@ -15,6 +15,8 @@ from iotnotice.db.models import DetectedHost, HoneypotSession
 from iotnotice.honeypot import honeypot_verdicts, import_cowrie_logs, merge_into_hosts
 from iotnotice.settings import Settings
 
+SOFTBANK = "126.1.1.1"  # AS17676 SoftBank Corp., JP, in the bundled IP data
+
 
 def _mirai(session: str = "a1b2c3d4e5f6", src_ip: str = BOT) -> CowrieLog:
     return (
@@ -123,14 +125,15 @@ def test_merge_creates_honeypot_only_host(
     settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
     """A source seen only by the honeypot gets an infected host row, enriched, once."""
-    import_cowrie_logs(settings, engine, [_mirai(src_ip="8.8.8.8").write(tmp_path / "c.json")])
-    assert (merge_into_hosts(settings, engine).created, _host(engine, "8.8.8.8").packets) == (1, 0)
+    import_cowrie_logs(settings, engine, [_mirai(src_ip=SOFTBANK).write(tmp_path / "c.json")])
+    assert (merge_into_hosts(settings, engine).created, _host(engine, SOFTBANK).packets) == (1, 0)
     again = merge_into_hosts(settings, engine)
-    host = _host(engine, "8.8.8.8")
+    host = _host(engine, SOFTBANK)
     assert (again.created, again.extended) == (0, 1)
     assert (host.classification, host.family, host.confidence) == ("infected", "mirai", 0.99)
     assert (host.evidence["rule"], host.evidence["session"]) == ("honeypot", "a1b2c3d4e5f6")
-    assert (host.ports, host.country) == ("23/tcp", "US")
+    assert (host.ports, host.asn, host.country) == ("23/tcp", 17676, "JP")
+    assert host.isp is not None  # the shipped registry knows SoftBank's AS
 
 
 def test_merge_extends_darknet_host(settings: Settings, engine: Engine, tmp_path: Path) -> None:

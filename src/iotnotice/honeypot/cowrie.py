@@ -152,7 +152,9 @@ def _apply(session: CowrieSession, event: dict[str, Any], ts: datetime) -> None:
     elif eventid.startswith("cowrie.session.file_download") or eventid == (
         "cowrie.session.file_upload"
     ):
-        url = _opt_text(event.get("url")) or f"upload:{_opt_text(event.get('filename')) or ''}"
+        # No URL: an upload (SFTP/SCP, named) or stdin that Cowrie saved (echo/cat droppers).
+        filename = _opt_text(event.get("filename"))
+        url = _opt_text(event.get("url")) or (f"upload:{filename}" if filename else "stdin")
         session.downloads.append(
             {
                 "ts": stamp,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, select
 
 from iotnotice.db.engine import session_scope
@@ -62,7 +63,11 @@ def _enrichment(settings: Settings, ips: list[str]) -> dict[str, tuple[Any, ...]
             raise
         return {}
     found = load_ip_data(settings).lookup_text(v4)
-    isps = load_registry(settings).match_columns(found.asn, found.as_name)
+    known = np.flatnonzero((found.asn >= 0) | (found.as_name != None))  # noqa: E711
+    isps = np.full(len(v4), None, dtype=object)
+    if len(known):
+        # Only addresses with a known AS can belong to an ISP of the registry.
+        isps[known] = load_registry(settings).match_columns(found.asn[known], found.as_name[known])
     return {
         ip: (
             None if int(found.asn[i]) < 0 else int(found.asn[i]),

@@ -10,9 +10,10 @@ Signals, each read from the session's Cowrie events:
   variant hint.
 - ``S`` Mirai's post-login sequence: at least three of the commands ``enable``, ``system``,
   ``shell``, ``sh`` typed on their own (Mirai sends all four to escape vendor CLIs).
-- ``W`` dropper: ``wget``/``curl``/``tftp``/``ftpget`` fetching a file (also through busybox), or
-  a ``cowrie.session.file_download``/``file_upload`` event (URL and SHA-256 kept); ``chmod`` and
-  execution of a fetched file are recorded as well.
+- ``W`` dropper: ``wget``/``curl``/``tftp``/``ftpget`` fetching a file (also through busybox),
+  ``echo -ne`` writing an ELF header byte by byte (Mirai's loader does this where no fetcher
+  exists), or a ``cowrie.session.file_download``/``file_upload`` event (URL and SHA-256 kept);
+  ``chmod`` and execution of a fetched file are recorded as well.
 
 Confidence is the probability-like belief that the source is an infected IoT bot:
 
@@ -48,6 +49,8 @@ _SEPARATORS = re.compile(r";|&&|\|\||\||\n|\r")
 _TOKEN = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 _ESCAPES = frozenset({"enable", "system", "shell", "sh"})
 _FETCHERS = frozenset({"wget", "curl", "tftp", "ftpget"})
+# The ELF magic as echo escapes: \x7fELF written as hex or with the letters kept.
+_ELF_ECHO = re.compile(r"\\x7f(?:\\x45\\x4c\\x46|ELF)", re.IGNORECASE)
 
 
 @dataclass
@@ -103,7 +106,7 @@ def _read_command(signals: Signals, words: list[str]) -> None:
         signals.tokens.append(words[1])
     elif len(words) == 1 and name in _ESCAPES:
         signals.escapes.add(name)
-    elif name in _FETCHERS and args:
+    elif (name in _FETCHERS and args) or (name == "echo" and _ELF_ECHO.search(" ".join(args))):
         signals.fetches.append(" ".join(words))
     elif name == "chmod" or (name.startswith("./") and len(name) > 2):
         signals.executes = True
