@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "ApiAuditEntry",
     "Base",
     "Case",
     "CaseEvent",
@@ -32,12 +33,14 @@ __all__ = [
     "Inquiry",
     "Isp",
     "IspAlert",
+    "IspApiToken",
     "IspCase",
     "IspQuarantine",
     "IspState",
     "IspStatusUpdate",
     "IspSubscriber",
     "OperatorUser",
+    "OutboxMessage",
     "Report",
     "Sensor",
     "SensorPrefix",
@@ -248,6 +251,35 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
     isp: Mapped[Isp | None] = relationship()
+
+
+class IspApiToken(Base):
+    """A bearer token of the ISP pull API; only its SHA-256 is stored."""
+
+    __tablename__ = "isp_api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    isp_id: Mapped[int] = mapped_column(ForeignKey("isps.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    isp: Mapped[Isp] = relationship()
+
+
+class ApiAuditEntry(Base):
+    """One request to the ISP pull API: who, what, and the outcome (denials included)."""
+
+    __tablename__ = "api_audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    isp_id: Mapped[int | None] = mapped_column(ForeignKey("isps.id"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("isp_api_tokens.id"))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    status: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 # --- ISP toolkit (an ISP's own deployment; subscriber identities never leave these tables) ---

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:44:32.081933
+Create Date: 2026-11-25 21:54:17.177934
 """
 
 from __future__ import annotations
@@ -261,6 +261,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_isp_alerts_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_isp_alerts_subscriber'), ['subscriber'], unique=False)
 
+    op.create_table('isp_api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('isp_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('label', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['isp_id'], ['isps.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('isp_api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_isp_api_tokens_isp_id'), ['isp_id'], unique=False)
+
     op.create_table('isp_quarantine',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('subscriber', sa.String(length=255), nullable=False),
@@ -318,6 +333,23 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['sensor_id'], ['sensors.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('api_audit_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('isp_id', sa.Integer(), nullable=True),
+    sa.Column('token_id', sa.Integer(), nullable=True),
+    sa.Column('method', sa.String(length=8), nullable=False),
+    sa.Column('path', sa.Text(), nullable=False),
+    sa.Column('action', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.Integer(), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['isp_id'], ['isps.id'], ),
+    sa.ForeignKeyConstraint(['token_id'], ['isp_api_tokens.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('api_audit_log', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_audit_log_at'), ['at'], unique=False)
+
     op.create_table('case_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -341,6 +373,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_case_events_case_id'))
 
     op.drop_table('case_events')
+    with op.batch_alter_table('api_audit_log', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_audit_log_at'))
+
+    op.drop_table('api_audit_log')
     op.drop_table('sensor_prefixes')
     op.drop_table('reports')
     with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
@@ -352,6 +388,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_isp_quarantine_state'))
 
     op.drop_table('isp_quarantine')
+    with op.batch_alter_table('isp_api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_isp_api_tokens_isp_id'))
+
+    op.drop_table('isp_api_tokens')
     with op.batch_alter_table('isp_alerts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_isp_alerts_subscriber'))
         batch_op.drop_index(batch_op.f('ix_isp_alerts_case_id'))
