@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from iotnotice.stats.aggregates import (
+    aggregate_committed_files,
     rebuild_aggregates,
     remove_aggregates,
     update_daily_aggregates,
@@ -10,6 +11,7 @@ from iotnotice.stats.aggregates import (
 from iotnotice.stats.summary import protocol_mix, statistics, top_ports
 
 __all__ = [
+    "aggregate_committed_files",
     "protocol_mix",
     "rebuild_aggregates",
     "remove_aggregates",

@@ -33,6 +33,7 @@ from iotnotice.stats.flows import connect_flows
 
 __all__ = [
     "AGGREGATE_KINDS",
+    "aggregate_committed_files",
     "aggregates_path",
     "rebuild_aggregates",
     "remove_aggregates",
@@ -91,12 +92,31 @@ def update_daily_aggregates(settings: Settings, table: pa.Table, sensor: str, ch
 
 
 def remove_aggregates(settings: Settings, chunk_id: str) -> int:
-    """Delete every aggregate file of one chunk; returns how many were removed."""
+    """Delete every aggregate file of one chunk (a glob such as ``<ingest-id>-*`` works too)."""
     removed = 0
     for path in aggregates_path(settings).glob(f"*/sensor=*/date=*/{chunk_id}.parquet"):
         path.unlink()
         removed += 1
     return removed
+
+
+_NEEDED = ["time", "src_ip", "src_ip6", "protocol", "dst_port", "packet_cnt", "mirai_cnt"]
+
+
+def aggregate_committed_files(
+    settings: Settings, sensor: str, ingest_id: str, paths: list[Path]
+) -> int:
+    """The ingest hook: aggregate the flow files one ingest just committed; files written.
+
+    Stale aggregates of an earlier run of the same ingest id are removed first, and each file's
+    aggregates are keyed by the file's stem (``<ingest-id>-<n>``), so re-ingesting never doubles.
+    """
+    remove_aggregates(settings, f"{ingest_id}-*")
+    written = 0
+    for path in paths:
+        table = pq.read_table(path, columns=_NEEDED)
+        written += update_daily_aggregates(settings, table, sensor, path.stem)
+    return written
 
 
 def rebuild_aggregates(settings: Settings) -> int:
