@@ -1,0 +1,78 @@
+"""Kea DHCPv4 memfile lease CSV -> address intervals.
+
+Columns (Kea ``lease4`` file): ``address,hwaddr,client_id,valid_lifetime,expire,subnet_id,
+fqdn_fwd,fqdn_rev,hostname,state,user_context[,pool_id]``. A row holds ``address`` from
+``expire - valid_lifetime`` (the client's last transmission) to ``expire``; Kea appends a row on
+every renewal. Declined leases (state 1) and rows with no client are skipped. The subscriber is
+the hardware address, else the client identifier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from iotnotice.errors import InputError
+from iotnotice.isp.logs._columns import INTERVAL_SCHEMA, ipv4_to_u32
+
+__all__ = ["parse_kea_leases"]
+
+_NEEDED = ("address", "hwaddr", "client_id", "valid_lifetime", "expire", "hostname", "state")
+
+
+def _read(path: Path) -> pa.Table:
+    try:
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in _NEEDED},
+                include_columns=list(_NEEDED),
+                include_missing_columns=False,
+            ),
+        )
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (pa.ArrowInvalid, KeyError) as exc:
+        raise InputError(path, f"not a Kea lease CSV: {str(exc).splitlines()[0]}") from None
+    return table
+
+
+def _int(column: pa.Array, path: Path, what: str) -> np.ndarray:
+    text = pc.fill_null(column, "0")
+    ok = pc.match_substring_regex(text, r"^\d+$").to_numpy(zero_copy_only=False)
+    if not ok.all():
+        row = int(np.argmin(ok))
+        raise InputError(path, f"line {row + 2}: {what} {text[row].as_py()!r} is not a number")
+    return pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def parse_kea_leases(path: Path) -> pa.Table:
+    """Address intervals (:data:`INTERVAL_SCHEMA`) of one Kea lease4 CSV file."""
+    table = _read(path)
+    cols = {name: pc.fill_null(table[name].combine_chunks(), "") for name in _NEEDED}
+    expire = _int(cols["expire"], path, "expire")
+    lifetime = _int(cols["valid_lifetime"], path, "valid_lifetime")
+    state = _int(pc.if_else(pc.equal(cols["state"], ""), "0", cols["state"]), path, "state")
+    mac = pc.utf8_lower(cols["hwaddr"])
+    subscriber = pc.if_else(pc.equal(mac, ""), cols["client_id"], mac)
+    keep = (subscriber.to_numpy(zero_copy_only=False) != "") & (state != 1)
+    ip = ipv4_to_u32(cols["address"], path, "address", first_line=2)
+    count = int(keep.sum())
+    return pa.table(
+        [
+            ip[keep],
+            (expire - lifetime)[keep],
+            expire[keep],
+            np.full(count, -1, np.int32),
+            np.full(count, -1, np.int32),
+            subscriber.filter(pa.array(keep)),
+            np.zeros(count, np.uint32),
+            np.full(count, "kea", dtype=object),
+            cols["hostname"].filter(pa.array(keep)),
+        ],
+        schema=INTERVAL_SCHEMA,
+    )
