@@ -91,7 +91,7 @@ def main() -> None:
     engine = connect(settings)
     add_sensor(engine, "bench", ["203.0.113.0/24"])
     con = open_flows(settings)
-    rows = con.sql("SELECT count(*) FROM flows").fetchone()[0]  # type: ignore[index]
+    rows = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
     t = time.perf_counter()
     feats = compute_features(con, settings, 256)
     feat_s = time.perf_counter() - t

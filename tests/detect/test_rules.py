@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,33 @@ def test_thresholds_come_from_settings(tmp_path: Path) -> None:
     assert summary.monitored_addresses == 12  # no sensors: distinct destinations seen
     run_detection(settings, engine, since=datetime.fromtimestamp(T0 + 3600, UTC))
     assert [h["ip"] for h in list_hosts(engine)] == ["126.2.2.2"]  # replaced, not appended
+
+
+def test_ipv6_sources(settings: Settings) -> None:
+    """IPv6 sources are classified and enriched from the IPv6 tables."""
+    src6 = ipaddress.IPv6Address("2400:4050::1").packed
+    dark6 = int(ipaddress.IPv6Address("2001:db8:ffff::"))
+    rows = [
+        flow(
+            src_ip=0,
+            dst_ip=0,
+            src_ip6=src6,
+            dst_ip6=(dark6 + i).to_bytes(16, "big"),
+            dst_port=23,
+            time=T0 + 60 * i,
+            **NOOPT,
+        )
+        for i in range(30)
+    ]
+    write_store(settings.flows_path, rows)
+    engine = connect(settings)
+    run_detection(settings, engine)
+    host = get_host(engine, "2400:4050::1")
+    assert (host["classification"], host["family"]) == ("infected", "iot-unknown")
+    assert (host["as_name"], host["country"], host["isp"]) == (
+        "NTT Communications Corporation",
+        "JP",
+        "ntt-com",
+    )
+    assert host["evidence"]["routed_prefix"] == "2400:4050::/32"
+    assert host["evidence"]["counts"]["destinations"] == 30

@@ -105,7 +105,35 @@ def test_bad_ip_data_setting(tmp_path: Path, settings: Settings) -> None:
         load_ip_data(settings.replace(ip_data=str(tmp_path / "nope.mmdb")))
     junk = tmp_path / "junk.mmdb"
     junk.write_bytes(b"not a database")
-    with pytest.raises(ConfigError, match="junk.mmdb"):
+    with pytest.raises(ConfigError, match=r"junk\.mmdb"):
         load_ip_data(settings.replace(ip_data=str(junk)))
     with pytest.raises(ConfigError, match="expected"):
         load_ip_data(settings.replace(ip_data=str(tmp_path / "x.csv")))
+
+
+def test_ipv6_matches_geoip2fast(settings: Settings) -> None:
+    """IPv6 lookups agree with geoip2fast's IPv6 data file; IPv4 still works from that file."""
+    data = load_ip_data(settings, ipv6=True)
+    addrs = [
+        "2001:4860:4860::8888",
+        "2400:4050:1:2::3",
+        "240b:10::1",
+        "2001:db8::1",
+        "fe80::1",
+        "2404:6800:4004:80a::200e",
+        "2a00:1450:4001:82a::200e",
+    ]
+    got = data.lookup_text(addrs)
+    ref = GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn-ipv6.dat.gz")
+    for i, addr in enumerate(addrs):
+        r = ref.lookup(addr)
+        country = None if (r.is_private or r.country_code == "--") else r.country_code
+        assert (got.country[i], got.as_name[i], got.prefix[i]) == (
+            country,
+            r.asn_name or None,
+            r.asn_cidr or None,
+        ), r.to_dict()
+    assert got.asn[2] == 2516
+    assert data.lookup_text(["126.1.1.1"]).as_name[0] == "SoftBank Corp."
+    with pytest.raises(ConfigError, match="IPv6 tables not loaded"):
+        load_ip_data(settings).lookup6([ipaddress.IPv6Address("::1").packed])

@@ -31,7 +31,9 @@ WITH f AS (
         (protocol = 6 AND ((tcp_flags & 18) = 18 OR (tcp_flags & 4) = 4))
           OR (protocol = 1 AND src_port IN (0, 3, 4, 5, 11, 12))
           OR (protocol = 58 AND src_port IN (1, 2, 3, 4, 129))
-          OR (protocol = 17 AND src_port = 53) AS is_resp
+          OR (protocol = 17 AND src_port = 53) AS is_resp,
+        protocol = 6 AND (tcp_flags & 18) = 2 AND tcp_synlen = 20 AND ttl BETWEEN 33 AND 64
+          AND list_contains($iot_ports, dst_port::INTEGER) AS is_iot
     FROM flows WHERE time >= $since AND time < $until
 ),
 per_src AS (
@@ -64,10 +66,9 @@ per_src AS (
         coalesce(sum(packet_cnt) FILTER (WHERE protocol = 6), 0)::BIGINT AS tcp_pkts,
         coalesce(sum(packet_cnt) FILTER (WHERE protocol = 17), 0)::BIGINT AS udp_pkts,
         coalesce(sum(packet_cnt) FILTER (WHERE protocol IN (1, 58)), 0)::BIGINT AS icmp_pkts,
-        coalesce(sum(packet_cnt) FILTER (WHERE is_syn AND tcp_synlen = 20 AND ttl BETWEEN 33 AND 64
-            AND list_contains($iot_ports, dst_port::INTEGER)), 0)::BIGINT AS iot_syn,
-        count(DISTINCT dst_ip) FILTER (WHERE is_syn AND tcp_synlen = 20 AND ttl BETWEEN 33 AND 64
-            AND list_contains($iot_ports, dst_port::INTEGER))::BIGINT AS iot_dsts,
+        coalesce(sum(packet_cnt) FILTER (WHERE is_iot), 0)::BIGINT AS iot_syn,
+        (count(DISTINCT dst_ip) FILTER (WHERE is_iot AND dst_ip6 IS NULL)
+          + count(DISTINCT dst_ip6) FILTER (WHERE is_iot))::BIGINT AS iot_dsts,
         arg_max({'dst_port': dst_port, 'src_port': src_port, 'protocol': protocol, 'ttl': ttl,
                  'tcp_flags': tcp_flags, 'ip_len': ip_len, 'tcp_synlen': tcp_synlen,
                  'tcp_synwinlen': tcp_synwinlen}, packet_cnt) AS sample

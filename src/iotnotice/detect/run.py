@@ -90,27 +90,31 @@ def run_detection(
     finally:
         con.close()
     is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
-    enr = load_ip_data(settings).lookup(feats["src_ip"])
-    _blank_v6(enr, is_v6)
+    enr, prefixes = _enrich(settings, feats, is_v6)
     isp = load_registry(settings).match_columns(enr.asn, enr.as_name, feats["src_ip"])
-    isp[is_v6] = None
     research = load_research_networks(settings)
+    # IPv6 rows carry src_ip 0, which no listed IPv4 prefix covers; their ASNs still match.
     rmatch = research.match(feats["src_ip"], enr.asn)
-    rmatch[is_v6] = -1
     result = classify(feats, settings, rmatch, enr.reserved)
     _fill_research_family(result, rmatch, research)
-    rows = list(_rows(feats, enr, isp, result, rmatch, research))
+    rows = list(_rows(feats, enr, prefixes, isp, result, rmatch, research))
     _replace_hosts(engine, rows)
     return _summary(feats, result, isp, time.perf_counter() - started, since, until)
 
 
-def _blank_v6(enr: Enrichment, is_v6: np.ndarray) -> None:
-    # The v4 tables know nothing about IPv6 sources (their src_ip column is 0).
-    enr.asn[is_v6] = -1
-    enr.as_name[is_v6] = None
-    enr.country[is_v6] = None
-    enr.prefix_len[is_v6] = -1
-    enr.reserved[is_v6] = False
+def _enrich(settings: Settings, f: Features, is_v6: np.ndarray) -> tuple[Enrichment, np.ndarray]:
+    """IP data for every source; IPv6 sources from the IPv6 tables (loaded only when needed)."""
+    data = load_ip_data(settings, ipv6=bool(is_v6.any()))
+    enr = data.lookup(f["src_ip"])
+    prefixes = enr.prefix
+    if is_v6.any():
+        e6 = data.lookup6(list(f["src_ip6"][is_v6]))
+        enr.asn[is_v6] = e6.asn
+        enr.as_name[is_v6] = e6.as_name
+        enr.country[is_v6] = e6.country
+        enr.reserved[is_v6] = e6.reserved
+        prefixes[is_v6] = e6.prefix
+    return enr, prefixes
 
 
 def _fill_research_family(
@@ -124,13 +128,13 @@ def _fill_research_family(
 def _rows(
     f: Features,
     enr: Enrichment,
+    prefixes: np.ndarray,
     isp: np.ndarray,
     result: Classification,
     rmatch: np.ndarray,
     research: ResearchNetworks,
 ) -> Any:
     ips = _ip_text(f)
-    prefixes = enr.prefix
     now = datetime.now(UTC)
     for i in range(len(f)):
         extra: dict[str, Any] = {"routed_prefix": prefixes[i]}

@@ -11,7 +11,8 @@ Sources (``settings.ip_data``):
 
 Either way the data become flat sorted numpy arrays (range starts/ends, label indices) searched
 with :func:`numpy.searchsorted`, so a lookup is a handful of vector operations per column.
-IPv4 only; IPv6 addresses are left unknown.
+IPv6 (``lookup6``) is keyed by the upper 64 bits of the address: routed IPv6 prefixes are /64 or
+shorter, so the upper half decides.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import gzip
 import ipaddress
 import pickle
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -39,10 +41,15 @@ _U32 = np.uint32
 
 @dataclass(frozen=True)
 class RangeTable:
-    """Sorted, non-overlapping IPv4 ranges, each pointing at a label index."""
+    """Sorted, non-overlapping address ranges, each pointing at a label index.
 
-    starts: np.ndarray  # uint32, ascending
-    ends: np.ndarray  # uint32, inclusive
+    Keys are IPv4 addresses (uint32) or the upper 64 bits of IPv6 addresses (uint64): routed
+    IPv6 prefixes are /64 or shorter, so the upper half decides; a longer prefix is widened to
+    its /64.
+    """
+
+    starts: np.ndarray  # uint32 / uint64, ascending
+    ends: np.ndarray  # inclusive
     lengths: np.ndarray  # uint8 prefix length
     labels: np.ndarray  # int32 index into the owner's label arrays
 
@@ -54,14 +61,22 @@ class RangeTable:
         return np.where(hit, idx, -1)
 
     @classmethod
-    def build(cls, starts: Any, lengths: Any, labels: Any) -> RangeTable:
+    def build(cls, starts: Any, lengths: Any, labels: Any, bits: int = 32) -> RangeTable:
         s = np.asarray(starts, dtype=np.uint64)
         n = np.asarray(lengths, dtype=np.uint8)
         order = np.argsort(s, kind="stable")
         s, n = s[order], n[order]
-        ends = s + (np.uint64(1) << (np.uint64(32) - n.astype(np.uint64))) - np.uint64(1)
+        host_bits = np.uint64(bits) - np.minimum(n, bits).astype(np.uint64)
+        # (1 << 64) overflows uint64; a /0 spans everything, so build the mask from ~0 instead.
+        span = np.where(
+            host_bits >= 64,
+            np.uint64(2**64 - 1),
+            (np.uint64(1) << (host_bits % np.uint64(64))) - np.uint64(1),
+        )
+        ends = s + span
         lab = np.asarray(labels, dtype=np.int32)[order]
-        return cls(s.astype(_U32), ends.astype(_U32), n, lab)
+        dtype = _U32 if bits == 32 else np.uint64
+        return cls(s.astype(dtype), ends.astype(dtype), n, lab)
 
 
 @dataclass(frozen=True)
@@ -74,14 +89,20 @@ class Enrichment:
     prefix_start: np.ndarray  # uint32 network address of the routed prefix
     prefix_len: np.ndarray  # int16, -1 unknown
     reserved: np.ndarray  # bool: private, reserved or documentation space
+    family: int = 4  # 6: prefix_start holds the upper 64 bits of the IPv6 network
 
     @property
     def prefix(self) -> np.ndarray:
         """Routed prefixes as text ('1.2.3.0/24'), None where unknown; formatted in Arrow."""
         out = np.full(len(self.prefix_len), None, dtype=object)
         known = self.prefix_len >= 0
-        if known.any():
+        if known.any() and self.family == 4:
             out[known] = _cidr_text(self.prefix_start[known], self.prefix_len[known])
+        elif known.any():
+            out[known] = [
+                str(ipaddress.IPv6Network((int(s) << 64, int(n)), strict=False))
+                for s, n in zip(self.prefix_start[known], self.prefix_len[known], strict=True)
+            ]
         return out
 
 
@@ -107,34 +128,53 @@ class IpData:
     as_names: np.ndarray  # object
     as_numbers: np.ndarray  # int64, -1 unknown
 
+    countries6: RangeTable | None = None  # keyed by the upper 64 bits of IPv6 addresses
+    networks6: RangeTable | None = None
+
     def lookup(self, ips: np.ndarray) -> Enrichment:
-        """Enrich a uint32 address column (or anything castable to it)."""
-        ips = np.asarray(ips).astype(_U32, copy=False)
+        """Enrich a uint32 IPv4 address column (or anything castable to it)."""
+        keys = np.asarray(ips).astype(_U32, copy=False)
+        return self._lookup(keys, self.countries, self.networks, 4)
+
+    def lookup6(self, addrs: Sequence[bytes | None]) -> Enrichment:
+        """Enrich 16-byte IPv6 addresses (None entries stay unknown)."""
+        if self.countries6 is None or self.networks6 is None:
+            raise ConfigError("IPv6 tables not loaded (use load_ip_data(settings, ipv6=True))")
+        keys = np.fromiter(
+            (int.from_bytes(a[:8], "big") if a else 0 for a in addrs), np.uint64, len(addrs)
+        )
+        return self._lookup(keys, self.countries6, self.networks6, 6)
+
+    def _lookup(
+        self, keys: np.ndarray, countries: RangeTable, networks: RangeTable, family: int
+    ) -> Enrichment:
         # Searching sorted keys is ~5x faster than random ones (cache locality), sorting included.
-        order = np.argsort(ips)
-        ordered = ips[order]
-        ci = np.empty(len(ips), np.int64)
-        ai = np.empty(len(ips), np.int64)
-        ci[order] = self.countries.find(ordered)
-        ai[order] = self.networks.find(ordered)
-        clab = np.where(ci >= 0, self.countries.labels[np.maximum(ci, 0)], -1)
-        alab = np.where(ai >= 0, self.networks.labels[np.maximum(ai, 0)], -1)
-        country = _take(self.country_labels, clab)
+        order = np.argsort(keys)
+        ordered = keys[order]
+        ci = np.empty(len(keys), np.int64)
+        ai = np.empty(len(keys), np.int64)
+        ci[order] = countries.find(ordered)
+        ai[order] = networks.find(ordered)
+        clab = np.where(ci >= 0, countries.labels[np.maximum(ci, 0)], -1)
+        alab = np.where(ai >= 0, networks.labels[np.maximum(ai, 0)], -1)
         reserved = np.where(clab >= 0, self.country_reserved[np.maximum(clab, 0)], False)
+        found = ai >= 0
         return Enrichment(
             asn=np.where(alab >= 0, self.as_numbers[np.maximum(alab, 0)], -1).astype(np.int64),
             as_name=_take(self.as_names, alab),
-            country=country,
-            prefix_start=np.where(ai >= 0, self.networks.starts[np.maximum(ai, 0)], 0).astype(_U32),
-            prefix_len=np.where(
-                ai >= 0, self.networks.lengths[np.maximum(ai, 0)].astype(np.int16), -1
-            ),
+            country=_take(self.country_labels, clab),
+            prefix_start=np.where(found, networks.starts[np.maximum(ai, 0)], 0).astype(keys.dtype),
+            prefix_len=np.where(found, networks.lengths[np.maximum(ai, 0)].astype(np.int16), -1),
             reserved=reserved.astype(bool),
+            family=family,
         )
 
-    def lookup_text(self, ips: list[str]) -> Enrichment:
-        """Enrich textual IPv4 addresses (convenience for the CLI and tests)."""
-        return self.lookup(np.array([int(ipaddress.IPv4Address(i)) for i in ips], dtype=_U32))
+    def lookup_text(self, ips: Sequence[str]) -> Enrichment:
+        """Enrich textual addresses of one family (convenience for the CLI and tests)."""
+        parsed = [ipaddress.ip_address(i) for i in ips]
+        if parsed and all(a.version == 6 for a in parsed):
+            return self.lookup6([a.packed for a in parsed])
+        return self.lookup(np.array([int(a) for a in parsed], dtype=_U32))
 
 
 def _take(labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -152,21 +192,31 @@ def shipped_as_numbers() -> dict[str, int]:
     return table
 
 
-def _bundled_file() -> Path:
+def _bundled_file(ipv6: bool) -> Path:
     import geoip2fast
 
-    path = Path(geoip2fast.__file__).with_name("geoip2fast-asn.dat.gz")
+    name = "geoip2fast-asn-ipv6.dat.gz" if ipv6 else "geoip2fast-asn.dat.gz"
+    path = Path(geoip2fast.__file__).with_name(name)
     if not path.is_file():
         raise ConfigError(f"{path}: geoip2fast data file missing; reinstall geoip2fast")
     return path
 
 
-def _flatten(chunks: list[list[int]]) -> np.ndarray:
-    return np.fromiter((v for chunk in chunks for v in chunk), dtype=np.uint64)
+def _split(
+    chunks: list[list[int]], *others: list[list[int]]
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Flatten geoip2fast's chunked lists into (IPv4 columns, IPv6 columns keyed by top 64 bits)."""
+    starts = [v for chunk in chunks for v in chunk]
+    rest = [[v for chunk in other for v in chunk] for other in others]
+    is4 = np.fromiter((v <= 0xFFFFFFFF for v in starts), dtype=bool, count=len(starts))
+    s4 = np.fromiter((v for v in starts if v <= 0xFFFFFFFF), dtype=np.uint64)
+    s6 = np.fromiter((v >> 64 for v in starts if v > 0xFFFFFFFF), dtype=np.uint64)
+    cols = [np.asarray(r, dtype=np.int64) for r in rest]
+    return (s4, *(c[is4] for c in cols)), (s6, *(c[~is4] for c in cols))
 
 
-def _load_bundled(extra_numbers: dict[str, int]) -> IpData:
-    path = _bundled_file()
+def _load_bundled(extra_numbers: dict[str, int], ipv6: bool) -> IpData:
+    path = _bundled_file(ipv6)
     try:
         with gzip.open(path, "rb") as fh:
             version, info, _count, main = pickle.load(fh)  # trusted: shipped inside the wheel
@@ -179,28 +229,58 @@ def _load_bundled(extra_numbers: dict[str, int]) -> IpData:
     # geoip2fast's first 16 country labels are private/reserved/not-found pseudo-codes.
     reserved = np.array([i < 16 for i in range(len(codes))], dtype=bool)
     clabels = np.array([None if r else c for c, r in zip(codes, reserved, strict=True)], object)
-    names = np.array(list(names_asn), dtype=object)
-    numbers = np.array([extra_numbers.get(n, -1) for n in names_asn], dtype=np.int64)
+    c4, c6 = _split(first, nlen, id_c)
+    a4, a6 = _split(first_asn, nlen_asn, id_asn)
     return IpData(
         source=f"geoip2fast {path.name} ({info.get('info', '?')})",
-        countries=RangeTable.build(_flatten(first), _flatten(nlen), _flatten(id_c)),
+        countries=RangeTable.build(c4[0], c4[1], c4[2]),
         country_labels=clabels,
         country_reserved=reserved,
-        networks=RangeTable.build(_flatten(first_asn), _flatten(nlen_asn), _flatten(id_asn)),
-        as_names=names,
-        as_numbers=numbers,
+        networks=RangeTable.build(a4[0], a4[1], a4[2]),
+        as_names=np.array(list(names_asn), dtype=object),
+        as_numbers=np.array([extra_numbers.get(n, -1) for n in names_asn], dtype=np.int64),
+        countries6=RangeTable.build(c6[0], c6[1], c6[2], bits=64) if ipv6 else None,
+        networks6=RangeTable.build(a6[0], a6[1], a6[2], bits=64) if ipv6 else None,
     )
 
 
-def _load_mmdb(paths: list[Path], extra_numbers: dict[str, int]) -> IpData:
+class _MmdbRows:
+    """Networks collected from MMDB files, per address family."""
+
+    def __init__(self) -> None:
+        self.country: dict[int, tuple[list[int], list[int], list[str]]] = {
+            4: ([], [], []),
+            6: ([], [], []),
+        }
+        self.asn: dict[int, tuple[list[int], list[int], list[tuple[int, str]]]] = {
+            4: ([], [], []),
+            6: ([], [], []),
+        }
+
+    def add(self, network: Any, record: dict[str, Any]) -> None:
+        start, plen = int(network.network_address), network.prefixlen
+        family = network.version
+        if family == 6:
+            if start >> 96 == 0 or start >> 96 == 0xFFFF or (start >> 112) == 0x2002:
+                return  # IPv4-mapped / 6to4 aliases of IPv4 space: answered by the IPv4 table
+            start >>= 64
+        code = _mmdb_country(record)
+        if code:
+            for col, value in zip(self.country[family], (start, plen, code), strict=True):
+                col.append(value)  # type: ignore[attr-defined]
+        if "autonomous_system_number" in record or "autonomous_system_organization" in record:
+            key = (
+                int(record.get("autonomous_system_number") or -1),
+                str(record.get("autonomous_system_organization") or ""),
+            )
+            for col, value in zip(self.asn[family], (start, plen, key), strict=True):
+                col.append(value)  # type: ignore[attr-defined]
+
+
+def _load_mmdb(paths: list[Path], extra_numbers: dict[str, int], ipv6: bool) -> IpData:
     import maxminddb
 
-    c_starts: list[int] = []
-    c_lens: list[int] = []
-    c_codes: list[str] = []
-    a_starts: list[int] = []
-    a_lens: list[int] = []
-    a_keys: list[tuple[int, str]] = []
+    rows = _MmdbRows()
     for path in paths:
         if not path.is_file():
             raise ConfigError(f"{path}: ip_data MMDB file not found")
@@ -210,37 +290,35 @@ def _load_mmdb(paths: list[Path], extra_numbers: dict[str, int]) -> IpData:
             raise ConfigError(f"{path}: not a readable MMDB file ({exc})") from None
         with reader:
             for network, record in reader:
-                if network.version != 4 or not isinstance(record, dict):
-                    continue
-                start, plen = int(network.network_address), network.prefixlen
-                code = _mmdb_country(record)
-                if code:
-                    c_starts.append(start)
-                    c_lens.append(plen)
-                    c_codes.append(code)
-                if (
-                    "autonomous_system_number" in record
-                    or "autonomous_system_organization" in record
-                ):
-                    a_starts.append(start)
-                    a_lens.append(plen)
-                    num = int(record.get("autonomous_system_number") or -1)
-                    name = str(record.get("autonomous_system_organization") or "")
-                    a_keys.append((num, name))
-    cuniq, cidx = np.unique(np.array(c_codes, dtype=object), return_inverse=True)
-    akeys = sorted(set(a_keys))
+                if isinstance(record, dict) and (ipv6 or network.version == 4):
+                    rows.add(network, record)
+    codes = sorted(set(rows.country[4][2]) | set(rows.country[6][2]))
+    cindex = {c: i for i, c in enumerate(codes)}
+    akeys = sorted(set(rows.asn[4][2]) | set(rows.asn[6][2]))
     aindex = {k: i for i, k in enumerate(akeys)}
-    as_numbers = np.array(
-        [n if n >= 0 else extra_numbers.get(name, -1) for n, name in akeys], dtype=np.int64
-    )
+
+    def tables(family: int, bits: int) -> tuple[RangeTable, RangeTable]:
+        cs, cl, cc = rows.country[family]
+        ast, al, ak = rows.asn[family]
+        return (
+            RangeTable.build(cs, cl, [cindex[c] for c in cc], bits=bits),
+            RangeTable.build(ast, al, [aindex[k] for k in ak], bits=bits),
+        )
+
+    countries, networks = tables(4, 32)
+    countries6, networks6 = tables(6, 64) if ipv6 else (None, None)
     return IpData(
         source="mmdb " + ", ".join(p.name for p in paths),
-        countries=RangeTable.build(c_starts, c_lens, np.asarray(cidx).ravel()),
-        country_labels=np.array(list(cuniq), dtype=object),
-        country_reserved=np.zeros(len(cuniq), dtype=bool),
-        networks=RangeTable.build(a_starts, a_lens, [aindex[k] for k in a_keys]),
+        countries=countries,
+        country_labels=np.array(codes, dtype=object),
+        country_reserved=np.zeros(len(codes), dtype=bool),
+        networks=networks,
         as_names=np.array([name or None for _n, name in akeys], dtype=object),
-        as_numbers=as_numbers,
+        as_numbers=np.array(
+            [n if n >= 0 else extra_numbers.get(name, -1) for n, name in akeys], dtype=np.int64
+        ),
+        countries6=countries6,
+        networks6=networks6,
     )
 
 
@@ -254,13 +332,17 @@ def _mmdb_country(record: dict[str, Any]) -> str | None:
     return None
 
 
-def load_ip_data(settings: Settings) -> IpData:
-    """Load the configured IP data ('bundled' or comma-separated .mmdb paths)."""
+def load_ip_data(settings: Settings, ipv6: bool = False) -> IpData:
+    """Load the configured IP data ('bundled' or comma-separated .mmdb paths).
+
+    With ``ipv6`` the IPv6 tables are loaded too (bundled: geoip2fast's IPv4+IPv6 file, which
+    takes about twice as long to load).
+    """
     numbers = shipped_as_numbers()
     source = str(settings.ip_data).strip()
     if source in ("", "bundled"):
-        return _load_bundled(numbers)
+        return _load_bundled(numbers, ipv6)
     paths = [Path(p.strip()).expanduser() for p in source.split(",") if p.strip()]
     if not all(p.suffix == ".mmdb" for p in paths):
         raise ConfigError(f"ip_data {source!r}: expected 'bundled' or paths to .mmdb files")
-    return _load_mmdb(paths, numbers)
+    return _load_mmdb(paths, numbers, ipv6)
