@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from cowrie_lines import BOT, CowrieLog
 
-from iotnotice.honeypot import Verdict, iot_default, judge, mirai_credentials, parse_cowrie_file
+from iotnotice.honeypot import (
+    Verdict,
+    check,
+    iot_default,
+    judge,
+    mirai_credentials,
+    parse_cowrie_file,
+)
 from iotnotice.honeypot.rules import split_commands
 
 SHA = "a" * 64
@@ -33,6 +40,7 @@ def test_credential_table_is_mirais() -> None:
     assert iot_default("root", "") is not None
     assert iot_default("root", "hunter2") is None
     assert iot_default(None, "xc3511") is None
+    assert check() == []
 
 
 def test_default_login_and_busybox_token_is_infected(tmp_path: Path) -> None:

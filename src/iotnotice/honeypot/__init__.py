@@ -10,7 +10,7 @@ merge_into_hosts        verdicts -> hosts table (merge.py)
 from __future__ import annotations
 
 from iotnotice.honeypot.cowrie import CowrieSession, FileParse, parse_cowrie_file
-from iotnotice.honeypot.credentials import Credential, iot_default, mirai_credentials
+from iotnotice.honeypot.credentials import Credential, check, iot_default, mirai_credentials
 from iotnotice.honeypot.merge import MergeSummary, merge_into_hosts
 from iotnotice.honeypot.rules import Verdict, judge
 from iotnotice.honeypot.store import (
@@ -30,6 +30,7 @@ __all__ = [
     "HoneypotVerdict",
     "MergeSummary",
     "Verdict",
+    "check",
     "honeypot_verdicts",
     "import_cowrie_logs",
     "iot_default",
