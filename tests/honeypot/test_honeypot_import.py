@@ -10,7 +10,7 @@ from cowrie_lines import BOT, CowrieLog
 from sqlalchemy import Engine, func, select
 
 from iotnotice.cli import _register, cli
-from iotnotice.db import session_scope
+from iotnotice.db import connect, session_scope
 from iotnotice.db.models import DetectedHost, HoneypotSession
 from iotnotice.honeypot import honeypot_verdicts, import_cowrie_logs, merge_into_hosts
 from iotnotice.settings import Settings
@@ -192,3 +192,24 @@ def test_cli_import_and_sessions(tmp_path: Path) -> None:
     assert "a1b2c3d4e5f6" in listed.stdout and "192.0.2.5" not in listed.stdout
     clean = runner.invoke(cli, [*data, "honeypot", "import", "--no-merge", str(good)])
     assert clean.exit_code == 0 and "Hosts:" not in clean.stdout
+
+
+def test_import_and_merge_on_both_databases(any_settings: Settings, tmp_path: Path) -> None:
+    """Import, verdicts and merge work the same on SQLite and PostgreSQL."""
+    engine = connect(any_settings)
+    try:
+        log = CowrieLog("x")
+        log.lines = _mirai("s1").lines + _mirai("s2", "192.0.2.20").lines
+        path = log.write(tmp_path / "c.json")
+        for _ in range(2):
+            summary = import_cowrie_logs(any_settings, engine, [path])
+        assert (summary.sessions_unchanged, sorted(summary.infected_sources)) == (
+            2,
+            ["192.0.2.20", BOT],
+        )
+        assert merge_into_hosts(any_settings, engine).created == 2
+        with session_scope(engine) as db:
+            row = db.scalars(select(HoneypotSession).where(HoneypotSession.session == "s1")).one()
+        assert row.end.replace(tzinfo=UTC) == datetime(2026, 11, 25, 10, 0, 8, tzinfo=UTC)
+    finally:
+        engine.dispose()
