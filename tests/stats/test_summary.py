@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from stats_store import Store
 
+from iotnotice.db import session_scope
+from iotnotice.db.models import DetectedHost
 from iotnotice.errors import IotnoticeError, NotFoundError
 from iotnotice.stats import protocol_mix, statistics, top_ports
+from iotnotice.stats.hosts import infected_per_day, top_sources
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -92,3 +95,35 @@ def test_unknown_period_and_missing_aggregates_are_clear_errors(store: Store) ->
         statistics(store.settings, store.engine, "week")
     with pytest.raises(NotFoundError, match="aggregates"):
         statistics(store.settings, store.engine, "year", source="aggregates")
+
+
+def test_infected_hosts_per_day_and_top_countries(store: Store) -> None:
+    """Infected hosts per day count distinct infected sources seen that day, in scope or not."""
+    first = datetime(2024, 1, 1, tzinfo=UTC)
+    chosen = {0x0A000001: "JP", 0x0A000002: "US", 0x0A000003: "JP"}
+    with session_scope(store.engine) as session:
+        for n, (ip, cc) in enumerate(chosen.items()):
+            text = ".".join(str((ip >> s) & 255) for s in (24, 16, 8, 0))
+            session.add(
+                DetectedHost(
+                    ip=text,
+                    classification="infected" if n < 2 else "scanner",
+                    family="mirai",
+                    confidence=1.0,
+                    first_seen=first,
+                    last_seen=first,
+                    packets=10,
+                    country=cc,
+                )
+            )
+    days = np.array(
+        [datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%d") for t in store.columns["time"]]
+    )
+    rows = {r["day"]: r for r in infected_per_day(store.settings, store.engine)}
+    for day in np.unique(days):
+        seen = set(store.columns["src_ip"][days == day].tolist())
+        expected_all = len(seen & {0x0A000001, 0x0A000002})
+        expected_jp = len(seen & {0x0A000001})
+        got = rows.get(str(day), {"infected": 0, "in_scope": 0})
+        assert (got["infected"], got["in_scope"]) == (expected_all, expected_jp)
+    assert top_sources(store.engine, "country")[0] == {"country": "JP", "sources": 2, "packets": 20}
