@@ -83,7 +83,8 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromtimestamp(float(value), UTC)
     text = str(value).strip().replace(" UTC", "").replace("Z", "+00:00")
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # Stored as UTC: SQLite keeps no offset, so a +09:00 time must be converted, not labelled.
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _port(value: Any) -> int | None:
