@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from iotnotice.cli import cli
 from iotnotice.cli.cases import cases_group
-from iotnotice.cli.notify import deliver_cmd, notify_cmd
+from iotnotice.cli.notify import api_token_group, deliver_cmd, notify_cmd
 from iotnotice.db import session_scope
 from iotnotice.db.models import Case
 from iotnotice.settings import Settings
@@ -18,6 +18,7 @@ from iotnotice.settings import Settings
 cli.add_command(cases_group)
 cli.add_command(notify_cmd)
 cli.add_command(deliver_cmd)
+cli.add_command(api_token_group)
 
 
 def _run(settings: Settings, *args: str) -> Result:
@@ -76,3 +77,18 @@ def test_deliver_without_smtp_host_is_a_clear_error(settings: Settings, engine: 
     result = _run(settings, "deliver")
     assert result.exit_code == 1
     assert "no smtp_host configured" in result.output and "Traceback" not in result.output
+
+
+def test_api_token_create_list_revoke(settings: Settings, engine: Engine) -> None:
+    """A token is printed once, listed by prefix only, and can be revoked."""
+    created = _run(settings, "api-token", "create", "alpha-net", "--label", "noc")
+    assert created.exit_code == 0, created.output
+    token = created.output.strip().splitlines()[-1]
+    assert token.startswith("ino_") and len(token) > 40
+    listing = _run(settings, "api-token", "list")
+    assert "alpha-net" in listing.output and token not in listing.output
+    assert "active" in listing.output
+    assert _run(settings, "api-token", "revoke", "1").exit_code == 0
+    assert "revoked" in _run(settings, "api-token", "list").output
+    unknown = _run(settings, "api-token", "create", "nobody")
+    assert unknown.exit_code == 1 and "no ISP named 'nobody'" in unknown.output

@@ -25,12 +25,25 @@ def _seed_isps(engine: Engine) -> Engine:
     with session_scope(engine) as session:
         session.add_all(
             [
-                Isp(name="alpha-net", display_name="Alpha Net", asns=[64500], language="en",
-                    contacts=["abuse@alpha.example"], country="JP"),
-                Isp(name="beta.ne.jp", display_name="Beta Networks", display_name_ja="ベータ通信",
-                    asns=[64501], language="ja", contacts=["soc@beta.example"], country="JP"),
+                Isp(
+                    name="alpha-net",
+                    display_name="Alpha Net",
+                    asns=[64500],
+                    language="en",
+                    contacts=["abuse@alpha.example"],
+                    country="JP",
+                ),
+                Isp(
+                    name="beta.ne.jp",
+                    display_name="Beta Networks",
+                    display_name_ja="ベータ通信",
+                    asns=[64501],
+                    language="ja",
+                    contacts=["soc@beta.example"],
+                    country="JP",
+                ),
             ]
-        )  # fmt: skip
+        )
     return engine
 
 

@@ -17,12 +17,39 @@ from iotnotice.settings import load_settings
 
 # Copied from Shadowserver's report_schema reports.json (event4_honeypot_darknet "fields").
 EXPECTED_COLUMNS = [
-    "timestamp", "protocol", "src_ip", "src_port", "src_asn", "src_geo", "src_region",
-    "src_city", "src_hostname", "src_naics", "src_sector", "device_vendor", "device_type",
-    "device_model", "severity", "dst_ip", "dst_port", "dst_asn", "dst_geo", "dst_region",
-    "dst_city", "dst_hostname", "dst_naics", "dst_sector", "public_source", "infection",
-    "family", "tag", "application", "version", "event_id", "count",
-]  # fmt: skip
+    "timestamp",
+    "protocol",
+    "src_ip",
+    "src_port",
+    "src_asn",
+    "src_geo",
+    "src_region",
+    "src_city",
+    "src_hostname",
+    "src_naics",
+    "src_sector",
+    "device_vendor",
+    "device_type",
+    "device_model",
+    "severity",
+    "dst_ip",
+    "dst_port",
+    "dst_asn",
+    "dst_geo",
+    "dst_region",
+    "dst_city",
+    "dst_hostname",
+    "dst_naics",
+    "dst_sector",
+    "public_source",
+    "infection",
+    "family",
+    "tag",
+    "application",
+    "version",
+    "event_id",
+    "count",
+]
 # IntelMQ's Shadowserver parser accepts a file only if its name matches this.
 INTELMQ_FILENAME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}-)?(\w+)(-\w+)*\.csv$")
 SETTINGS = load_settings(environ={})
@@ -30,12 +57,19 @@ SETTINGS = load_settings(environ={})
 
 def _case(**kw: object) -> Case:
     values: dict[str, object] = {
-        "notice_id": "7K3M-Q9ZD-A1TR-5", "ip": "198.51.100.7", "asn": 64500, "country": "JP",
-        "family": "mirai", "confidence": 0.98, "packets": 321, "ports": "2323/tcp,23/tcp",
+        "notice_id": "7K3M-Q9ZD-A1TR-5",
+        "ip": "198.51.100.7",
+        "asn": 64500,
+        "country": "JP",
+        "family": "mirai",
+        "confidence": 0.98,
+        "packets": 321,
+        "ports": "2323/tcp,23/tcp",
         "first_seen": datetime(2026, 3, 1, 1, 2, 3, tzinfo=UTC),
         "last_seen": datetime(2026, 3, 2, 4, 5, 6, tzinfo=UTC),
-        "evidence": {"src_port": 51234, "sensor_prefix": "203.0.113.0/24"}, "status": "new",
-    }  # fmt: skip
+        "evidence": {"src_port": 51234, "sensor_prefix": "203.0.113.0/24"},
+        "status": "new",
+    }
     values.update(kw)
     return Case(**values)
 
@@ -102,8 +136,13 @@ def test_xarf_schema_check_rejects_bad_documents() -> None:
     broken = copy.deepcopy(good)
     del broken["compromise_evidence"]
     assert any("compromise_evidence" in e for e in xarf.errors(broken))
-    for field, value in [("type", "bot"), ("report_id", "123"), ("timestamp", "yesterday"),
-                         ("confidence", 1.5), ("tags", ["Mirai"])]:  # fmt: skip
+    for field, value in [
+        ("type", "bot"),
+        ("report_id", "123"),
+        ("timestamp", "yesterday"),
+        ("confidence", 1.5),
+        ("tags", ["Mirai"]),
+    ]:
         bad = copy.deepcopy(good)
         bad[field] = value
         assert xarf.errors(bad), field
@@ -114,12 +153,18 @@ def test_xarf_schema_check_rejects_bad_documents() -> None:
 
 def test_email_in_isp_language_with_csv_attached() -> None:
     """A Japanese ISP gets a Japanese e-mail, the CSV attached byte for byte."""
-    isp = Isp(name="beta", display_name="Beta", display_name_ja="ベータ通信", language="ja",
-              contacts=["soc@beta.example", "noc@beta.example"])  # fmt: skip
+    isp = Isp(
+        name="beta",
+        display_name="Beta",
+        display_name_ja="ベータ通信",
+        language="ja",
+        contacts=["soc@beta.example", "noc@beta.example"],
+    )
     csv_bytes = shadowserver.render_csv([_case()])
     now = datetime(2026, 3, 2, 6, tzinfo=UTC)
-    msg = build_message(SETTINGS, isp, [_case()], "2026-03-02", "r.csv", csv_bytes,
-                        sha256_hex(csv_bytes), now)  # fmt: skip
+    msg = build_message(
+        SETTINGS, isp, [_case()], "2026-03-02", "r.csv", csv_bytes, sha256_hex(csv_bytes), now
+    )
     parsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
     assert "感染" in str(parsed["Subject"])
     assert str(parsed["To"]) == "soc@beta.example, noc@beta.example"
@@ -130,8 +175,9 @@ def test_email_in_isp_language_with_csv_attached() -> None:
     (attachment,) = list(parsed.iter_attachments())
     assert attachment.get_filename() == "r.csv"
     assert attachment.get_content().encode() == csv_bytes
-    again = build_message(SETTINGS, isp, [_case()], "2026-03-02", "r.csv", csv_bytes,
-                          sha256_hex(csv_bytes), now)  # fmt: skip
+    again = build_message(
+        SETTINGS, isp, [_case()], "2026-03-02", "r.csv", csv_bytes, sha256_hex(csv_bytes), now
+    )
     assert again["Message-ID"] == msg["Message-ID"]
 
 
@@ -139,8 +185,16 @@ def test_email_english() -> None:
     """An English-language ISP gets an English e-mail."""
     isp = Isp(name="alpha", display_name="Alpha Net", language="en", contacts=["a@alpha.example"])
     csv_bytes = shadowserver.render_csv([_case()])
-    msg = build_message(SETTINGS, isp, [_case()], "2026-03-02", "r.csv", csv_bytes, "00",
-                        datetime(2026, 3, 2, tzinfo=UTC))  # fmt: skip
+    msg = build_message(
+        SETTINGS,
+        isp,
+        [_case()],
+        "2026-03-02",
+        "r.csv",
+        csv_bytes,
+        "00",
+        datetime(2026, 3, 2, tzinfo=UTC),
+    )
     body = msg.get_body(preferencelist=("plain",))
     assert body is not None
     assert "Dear Alpha Net abuse team" in body.get_content()

@@ -60,7 +60,9 @@ def test_each_isp_gets_exactly_its_own_hosts(
     assert {d["source_identifier"] for d in xarf_docs} == ALPHA
     assert all(xarf_mod.errors(d) == [] for d in xarf_docs)
     assert {r.isp: set(r.ips) for r in summary.isps} == {
-        "alpha-net": ALPHA, "beta.ne.jp": {"192.0.2.7"}}  # fmt: skip
+        "alpha-net": ALPHA,
+        "beta.ne.jp": {"192.0.2.7"},
+    }
     assert summary.unassigned == ["192.0.2.8"] and summary.out_of_scope == ["203.0.113.9"]
     assert _csv_ips(out / "_unassigned/2026-03-01-unassigned.csv") == {"192.0.2.8"}
     assert _csv_ips(out / "_out_of_scope/2026-03-01-out-of-scope.csv") == {"203.0.113.9"}

@@ -40,8 +40,9 @@ class Sink:
     kill_pid: int | None = None
     received: list[tuple[list[str], Any, bool]] = field(default_factory=list)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:  # fmt: skip
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         if address in self.reject_rcpt:
             return "550 5.1.1 no such mailbox"
         envelope.rcpt_tos.append(address)
@@ -62,10 +63,13 @@ class Sink:
         return [str(msg["Message-ID"]).strip() for _, msg, _ in self.received]
 
 
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
-                   data: Any) -> AuthResult:  # fmt: skip
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-        USER.encode(), PASSWORD.encode())  # fmt: skip
+        USER.encode(),
+        PASSWORD.encode(),
+    )
     return AuthResult(success=ok, handled=False)
 
 
@@ -74,11 +78,27 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -99,9 +119,15 @@ def server(sink: Sink, tls_files: tuple[Path, Path]) -> Iterator[int]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(tls_files[0]), str(tls_files[1]))
     port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port, tls_context=context,
-                            require_starttls=True, auth_required=True,
-                            authenticator=_authenticator)  # fmt: skip
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=_authenticator,
+    )
     controller.start()
     try:
         yield port
@@ -111,9 +137,15 @@ def server(sink: Sink, tls_files: tuple[Path, Path]) -> Iterator[int]:
 
 @pytest.fixture
 def smtp_settings(settings: Settings, server: int, tls_files: tuple[Path, Path]) -> Settings:
-    return settings.replace(smtp_host="127.0.0.1", smtp_port=server, smtp_user=USER,
-                            smtp_password=PASSWORD, smtp_cafile=str(tls_files[0]),
-                            smtp_timeout=10, smtp_backoff_seconds=60)  # fmt: skip
+    return settings.replace(
+        smtp_host="127.0.0.1",
+        smtp_port=server,
+        smtp_user=USER,
+        smtp_password=PASSWORD,
+        smtp_cafile=str(tls_files[0]),
+        smtp_timeout=10,
+        smtp_backoff_seconds=60,
+    )
 
 
 def _queue(settings: Settings, engine: Engine, put_host: Callable[..., None]) -> None:
@@ -216,9 +248,12 @@ def test_no_server_is_a_temporary_failure(
 
 
 def test_crash_between_send_and_record_resends_same_message_id(
-    smtp_settings: Settings, engine: Engine, put_host: Callable[..., None], sink: Sink,
+    smtp_settings: Settings,
+    engine: Engine,
+    put_host: Callable[..., None],
+    sink: Sink,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     """A sender killed after the server accepted resends with the same Message-ID, once."""
     put_host("192.0.2.7", "beta.ne.jp")
     update_cases(smtp_settings, engine)
@@ -226,11 +261,13 @@ def test_crash_between_send_and_record_resends_same_message_id(
     passed = {k: v for k, v in smtp_settings.values.items() if k.startswith("smtp_")}
     passed["data_dir"] = smtp_settings.data_dir
     env = {**os.environ, **{f"IOTNOTICE_{k.upper()}": str(v) for k, v in passed.items()}}
-    code = ("from iotnotice.settings import load_settings\n"
-            "from iotnotice.db import connect\n"
-            "from iotnotice.notify.smtp import deliver_outbox\n"
-            "s = load_settings()\n"
-            "deliver_outbox(s, connect(s))\n")  # fmt: skip
+    code = (
+        "from iotnotice.settings import load_settings\n"
+        "from iotnotice.db import connect\n"
+        "from iotnotice.notify.smtp import deliver_outbox\n"
+        "s = load_settings()\n"
+        "deliver_outbox(s, connect(s))\n"
+    )
     child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
     sink.kill_pid = child.pid
     assert child.wait(timeout=60) == -signal.SIGKILL

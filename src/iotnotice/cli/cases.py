@@ -37,8 +37,16 @@ def list_cmd(app: AppContext, status: str | None, isp: str | None, limit: int | 
     for c in cases:
         isp_name = c.isp.name if c.isp else "(unassigned)"
         status_text = c.status + (" (reinfection)" if c.reinfection_of else "")
-        table.add_row(c.notice_id, c.ip, isp_name, status_text, c.family,
-                      _when(c, "first_seen"), _when(c, "last_seen"), str(c.packets))  # fmt: skip
+        table.add_row(
+            c.notice_id,
+            c.ip,
+            isp_name,
+            status_text,
+            c.family,
+            _when(c, "first_seen"),
+            _when(c, "last_seen"),
+            str(c.packets),
+        )
     app.console.print(table)
 
 

@@ -67,8 +67,9 @@ def _connect(settings: Settings) -> smtplib.SMTP:
 def _send(smtp: smtplib.SMTP, settings: Settings, row: OutboxMessage) -> str:
     """Send one message; returns a note naming recipients refused while others accepted."""
     msg = message_from_bytes(Path(row.path).read_bytes(), policy=policy.default)
-    refused = smtp.send_message(msg, from_addr=str(settings.reporter_contact),
-                                to_addrs=list(row.recipients))  # fmt: skip
+    refused = smtp.send_message(
+        msg, from_addr=str(settings.reporter_contact), to_addrs=list(row.recipients)
+    )
     # Some recipients have it: sending again would duplicate, so it counts as sent.
     return f"refused by: {', '.join(sorted(refused))}" if refused else ""
 
@@ -91,8 +92,9 @@ def _begin(engine: Engine, row_id: int) -> OutboxMessage:
         return row
 
 
-def _finish(engine: Engine, row_id: int, settings: Settings, now: datetime,
-            error: Exception | str) -> str:  # fmt: skip
+def _finish(
+    engine: Engine, row_id: int, settings: Settings, now: datetime, error: Exception | str
+) -> str:
     with session_scope(engine) as session:
         row = session.get_one(OutboxMessage, row_id)
         if isinstance(error, str):
@@ -119,8 +121,9 @@ def _classify(exc: Exception) -> Exception:
     return _Temporary(f"{exc.__class__.__name__}: {exc}")
 
 
-def _attempt(smtp: smtplib.SMTP | None, settings: Settings, row: OutboxMessage
-             ) -> tuple[smtplib.SMTP | None, Exception | str]:  # fmt: skip
+def _attempt(
+    smtp: smtplib.SMTP | None, settings: Settings, row: OutboxMessage
+) -> tuple[smtplib.SMTP | None, Exception | str]:
     """One delivery attempt: (connection to reuse, error or the success note)."""
     if not row.recipients:
         return smtp, DeliveryError("the ISP has no contact address in the registry")
