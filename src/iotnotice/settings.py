@@ -65,6 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("smtp_password", "", "SMTP AUTH password."),
     Setting("smtp_cafile", "", "CA bundle to verify the SMTP server; empty uses the system's."),
     Setting("smtp_timeout", 30, "Seconds before an SMTP connection attempt gives up."),
+    Setting("pgp_signing_key", "", "GnuPG key (fingerprint or user ID) that signs report e-mail."),
+    Setting("gnupg_home", "", "GnuPG home directory holding that key; empty means gpg's default."),
     Setting("smtp_max_attempts", 6, "Delivery attempts per message before it is marked failed."),
     Setting("smtp_backoff_seconds", 60, "First retry delay; doubles after every failed attempt."),
     Setting("reporter_org", "iotnotice demo CERT", "Organisation named as sender in reports."),
