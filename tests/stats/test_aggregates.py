@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
+import numpy as np
 from click.testing import CliRunner
 from stats_store import Store
 
 from iotnotice.cli import cli
-from iotnotice.cli.stats import stats_cmd
+from iotnotice.cli.stats import report_cmd, stats_cmd
 from iotnotice.stats import (
     protocol_mix,
     rebuild_aggregates,
@@ -21,6 +23,10 @@ from iotnotice.stats import (
 from iotnotice.stats.aggregates import aggregates_path
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def _years(store: Store) -> np.ndarray:
+    return np.array([datetime.fromtimestamp(int(t), UTC).year for t in store.columns["time"]])
 
 
 def _feed(store: Store) -> None:
@@ -83,3 +89,19 @@ def test_stats_command_prints_json_csv_and_table(store: Store) -> None:
     table = runner.invoke(cli, [*base, "--rebuild-aggregates"])
     assert table.exit_code == 0 and "Darknet statistics per year" in table.output
     assert runner.invoke(cli, [*base, "--by", "week"]).exit_code != 0
+
+
+def test_report_is_one_self_contained_html_file(store: Store, tmp_path) -> None:
+    """`iotnotice report` writes HTML with the yearly table and inline SVG plots, no links out."""
+    cli.add_command(report_cmd)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        cli, ["--data-dir", str(store.settings.data_path), "report", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    total = int(store.columns["packet_cnt"][_years(store) == 2024].sum())
+    assert "Statistics per year" in html and f"{total:,}" in html
+    assert html.count("<svg") >= 3
+    # Only in-document references (matplotlib's "#id" links); nothing fetched from elsewhere.
+    assert "<script" not in html and not re.findall(r'(?:href|src)="(?!#)', html)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ from rich.table import Table
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.stats import rebuild_aggregates, statistics
 
-__all__ = ["commands", "stats_cmd"]
+__all__ = ["commands", "report_cmd", "stats_cmd"]
 
 _COLUMNS = (
     ("period", "Period"),
@@ -86,4 +87,15 @@ def _rebuild(app: AppContext) -> None:
     app.err.print(f"rebuilt daily aggregates ({written} files)")
 
 
-commands: list[click.Command] = [stats_cmd]
+@click.command("report")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+def report_cmd(app: AppContext, out: Path) -> None:
+    """Write one self-contained HTML report (tables and plots) to OUT."""
+    from iotnotice.stats.report import write_report
+
+    write_report(app.settings, app.engine, out)
+    app.console.print(f"report written to {out}")
+
+
+commands: list[click.Command] = [stats_cmd, report_cmd]
