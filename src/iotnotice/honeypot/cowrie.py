@@ -116,17 +116,20 @@ def _opt_text(value: object) -> str | None:
 
 def _session_for(parse: FileParse, event: dict[str, Any], ts: datetime) -> CowrieSession:
     src_ip = _text(event, "src_ip")
-    try:
-        src_ip = str(ipaddress.ip_address(src_ip))
-    except ValueError:
-        raise _BadLine(f"src_ip {src_ip[:45]!r} is not an IP address") from None
     key = (str(event.get("sensor") or ""), _text(event, "session"))
     session = parse.sessions.get(key)
     if session is None:
+        # Validate the address once per session; later events of the session repeat it.
+        try:
+            src_ip = str(ipaddress.ip_address(src_ip))
+        except ValueError:
+            raise _BadLine(f"src_ip {src_ip[:45]!r} is not an IP address") from None
         session = CowrieSession(sensor=key[0], session=key[1], src_ip=src_ip, start=ts, end=ts)
         parse.sessions[key] = session
-    session.start = min(session.start, ts)
-    session.end = max(session.end, ts)
+    elif ts < session.start:
+        session.start = ts
+    elif ts > session.end:
+        session.end = ts
     session.protocol = session.protocol or str(event.get("protocol") or "")
     return session
 
@@ -134,21 +137,20 @@ def _session_for(parse: FileParse, event: dict[str, Any], ts: datetime) -> Cowri
 def _apply(session: CowrieSession, event: dict[str, Any], ts: datetime) -> None:
     """Record the parts of an event the rules look at."""
     eventid = event["eventid"]
-    stamp = ts.isoformat()
     if eventid == "cowrie.session.connect":
         session.src_port = _port(event.get("src_port"))
         session.dst_port = _port(event.get("dst_port"))
     elif eventid in ("cowrie.login.success", "cowrie.login.failed"):
         session.logins.append(
             {
-                "ts": stamp,
+                "ts": ts.isoformat(),
                 "username": _opt_text(event.get("username")),
                 "password": _opt_text(event.get("password")),
                 "success": eventid == "cowrie.login.success",
             }
         )
     elif eventid == "cowrie.command.input" and isinstance(event.get("input"), str):
-        session.commands.append({"ts": stamp, "input": event["input"]})
+        session.commands.append({"ts": ts.isoformat(), "input": event["input"]})
     elif eventid.startswith("cowrie.session.file_download") or eventid == (
         "cowrie.session.file_upload"
     ):
@@ -157,7 +159,7 @@ def _apply(session: CowrieSession, event: dict[str, Any], ts: datetime) -> None:
         url = _opt_text(event.get("url")) or (f"upload:{filename}" if filename else "stdin")
         session.downloads.append(
             {
-                "ts": stamp,
+                "ts": ts.isoformat(),
                 "url": url,
                 "shasum": _opt_text(event.get("shasum")),
                 "outfile": _opt_text(event.get("outfile")),

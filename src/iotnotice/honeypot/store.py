@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from iotnotice.db.engine import session_scope
-from iotnotice.db.models import HoneypotSession
+from iotnotice.db.models import HoneypotSession, utcnow
 from iotnotice.honeypot.cowrie import CowrieSession, FileParse, parse_cowrie_file
 from iotnotice.honeypot.rules import judge
 from iotnotice.settings import Settings
@@ -113,32 +113,47 @@ def _union(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list
     return sorted(merged, key=lambda e: str(e.get("ts", "")))
 
 
+def _judged(
+    logins: list[dict[str, Any]], commands: list[dict[str, Any]], downloads: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The verdict columns of a session row."""
+    verdict = judge(logins, commands, downloads)
+    success = [x for x in logins if x.get("success")]
+    return {
+        "verdict": verdict.verdict,
+        "confidence": verdict.confidence,
+        "family": verdict.family,
+        "variant": verdict.variant,
+        "reasons": list(verdict.reasons),
+        "username": success[0].get("username") if success else None,
+        "password": success[0].get("password") if success else None,
+    }
+
+
 def _judge_row(row: HoneypotSession) -> None:
-    verdict = judge(row.logins, row.commands, row.downloads)
-    row.verdict, row.confidence = verdict.verdict, verdict.confidence
-    row.family, row.variant, row.reasons = verdict.family, verdict.variant, list(verdict.reasons)
-    success = [x for x in row.logins if x.get("success")]
-    row.username = success[0].get("username") if success else None
-    row.password = success[0].get("password") if success else None
+    for key, value in _judged(row.logins, row.commands, row.downloads).items():
+        setattr(row, key, value)
 
 
-def _new_row(s: CowrieSession, source: Path) -> HoneypotSession:
-    row = HoneypotSession(
-        sensor=s.sensor,
-        session=s.session,
-        src_ip=s.src_ip,
-        src_port=s.src_port,
-        dst_port=s.dst_port,
-        protocol=s.protocol,
-        start=s.start,
-        end=s.end,
-        logins=_union([], s.logins),
-        commands=_union([], s.commands),
-        downloads=_union([], s.downloads),
-        source_file=str(source),
-    )
-    _judge_row(row)
-    return row
+def _new_row(s: CowrieSession, source: Path) -> dict[str, Any]:
+    logins, commands = _union([], s.logins), _union([], s.commands)
+    downloads = _union([], s.downloads)
+    return {
+        "sensor": s.sensor,
+        "session": s.session,
+        "src_ip": s.src_ip,
+        "src_port": s.src_port,
+        "dst_port": s.dst_port,
+        "protocol": s.protocol,
+        "start": s.start,
+        "end": s.end,
+        "logins": logins,
+        "commands": commands,
+        "downloads": downloads,
+        "source_file": str(source),
+        "imported_at": utcnow(),
+        **_judged(logins, commands, downloads),
+    }
 
 
 def _merge_row(row: HoneypotSession, s: CowrieSession) -> bool:
@@ -186,15 +201,19 @@ def _existing(db: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str],
 def _store(engine: Engine, parse: FileParse, result: FileImport) -> None:
     with session_scope(engine) as db:
         stored = _existing(db, list(parse.sessions))
+        new = []
         for key, parsed in parse.sessions.items():
             row = stored.get(key)
             if row is None:
-                db.add(_new_row(parsed, parse.path))
-                result.new += 1
+                new.append(_new_row(parsed, parse.path))
             elif _merge_row(row, parsed):
                 result.updated += 1
             else:
                 result.unchanged += 1
+        # One multi-row INSERT per batch instead of the ORM's per-object bookkeeping.
+        for i in range(0, len(new), _CHUNK):
+            db.execute(insert(HoneypotSession), new[i : i + _CHUNK])
+        result.new = len(new)
 
 
 def _import_one(engine: Engine, path: Path) -> FileImport:
