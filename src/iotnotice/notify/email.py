@@ -121,6 +121,7 @@ def build_message(
     msg["X-Iotnotice-Period"] = period
     msg["X-Iotnotice-Cases"] = str(len(cases))
     msg["Content-Language"] = lang
-    msg.set_content(_body(settings, isp, cases, lang), charset="utf-8")
+    # Quoted-printable keeps the text readable in raw form and safe to sign (RFC 3156).
+    msg.set_content(_body(settings, isp, cases, lang), charset="utf-8", cte="quoted-printable")
     msg.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=csv_name)
     return msg

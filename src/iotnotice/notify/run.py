@@ -21,7 +21,7 @@ from iotnotice.cases.manage import aware
 from iotnotice.db.engine import session_scope
 from iotnotice.db.models import Case, OutboxMessage, Report, utcnow
 from iotnotice.errors import IotnoticeError
-from iotnotice.notify import jsonreport, shadowserver, xarf
+from iotnotice.notify import jsonreport, pgp, shadowserver, xarf
 from iotnotice.notify.email import build_message
 from iotnotice.notify.files import atomic_write, sha256_hex, slug
 from iotnotice.notify.plan import IspPlan, Plan, build_plan, report_digest
@@ -130,11 +130,9 @@ def _render(settings: Settings, plan: IspPlan, now: datetime) -> dict[Path, tupl
         msg = build_message(
             settings, plan.isp, cases, period, csv_name, csv_bytes, sha256_hex(csv_bytes), now
         )
-        files[folder / f"{period}-{slug(plan.isp.name)}.eml"] = (
-            "email",
-            msg.as_bytes(),
-            len(cases),
-        )
+        eml = folder / f"{period}-{slug(plan.isp.name)}.eml"
+        raw = pgp.signed_bytes(settings, msg) if settings.pgp_signing_key else msg.as_bytes()
+        files[eml] = ("email", raw, len(cases))
     return files
 
 

@@ -16,7 +16,6 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email import message_from_bytes, policy
 from pathlib import Path
 
 from sqlalchemy import Engine, or_, select
@@ -66,10 +65,9 @@ def _connect(settings: Settings) -> smtplib.SMTP:
 
 def _send(smtp: smtplib.SMTP, settings: Settings, row: OutboxMessage) -> str:
     """Send one message; returns a note naming recipients refused while others accepted."""
-    msg = message_from_bytes(Path(row.path).read_bytes(), policy=policy.default)
-    refused = smtp.send_message(
-        msg, from_addr=str(settings.reporter_contact), to_addrs=list(row.recipients)
-    )
+    # The file's bytes go out unchanged (CRLF line ends), so an OpenPGP signature stays valid.
+    raw = Path(row.path).read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    refused = smtp.sendmail(str(settings.reporter_contact), list(row.recipients), raw)
     # Some recipients have it: sending again would duplicate, so it counts as sent.
     return f"refused by: {', '.join(sorted(refused))}" if refused else ""
 
