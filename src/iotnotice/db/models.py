@@ -31,6 +31,7 @@ __all__ = [
     "HoneypotSession",
     "IngestFile",
     "Inquiry",
+    "InquiryMessage",
     "Isp",
     "IspAlert",
     "IspApiToken",
@@ -219,6 +220,21 @@ class Inquiry(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InquiryMessage(Base):
+    """One message in a ticket's history: the subscriber's question or an operator's reply."""
+
+    __tablename__ = "inquiry_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(
+        ForeignKey("inquiries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    author: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(8))
+    body: Mapped[str] = mapped_column(Text)
+    email_message_id: Mapped[str] = mapped_column(String(255), default="")
 
 
 class OperatorUser(Base):

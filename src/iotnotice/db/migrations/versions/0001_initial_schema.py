@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:54:17.177934
+Create Date: 2026-11-25 21:59:17.333566
 """
 
 from __future__ import annotations
@@ -242,6 +242,20 @@ def upgrade() -> None:
     with op.batch_alter_table('ingest_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ingest_files_sha256'), ['sha256'], unique=False)
 
+    op.create_table('inquiry_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('inquiry_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('author', sa.String(length=64), nullable=False),
+    sa.Column('direction', sa.String(length=8), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('email_message_id', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['inquiry_id'], ['inquiries.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('inquiry_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inquiry_messages_inquiry_id'), ['inquiry_id'], unique=False)
+
     op.create_table('isp_alerts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -397,6 +411,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_isp_alerts_case_id'))
 
     op.drop_table('isp_alerts')
+    with op.batch_alter_table('inquiry_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inquiry_messages_inquiry_id'))
+
+    op.drop_table('inquiry_messages')
     with op.batch_alter_table('ingest_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ingest_files_sha256'))
 
