@@ -176,14 +176,15 @@ def test_damaged_lines_are_counted_with_line_numbers(tmp_path: Path) -> None:
         json.dumps({**base, "timestamp": "2026-11-25T10:00:00Z"}),  # line 6: no src_ip
         json.dumps({**base, "src_ip": BOT, "timestamp": "yesterday"}),  # line 7
         json.dumps({**base, "src_ip": "not-an-ip", "timestamp": "2026-11-25T10:00:00Z"}),  # 8
-        "",  # line 9: blank lines are not damage
-        json.dumps({"eventid": "cowrie.session.connect", "timestamp": 1764064800.5}),  # 10
+        json.dumps({**base, "session": "z" * 65, "src_ip": BOT, "timestamp": 0}),  # line 9
+        "",  # line 10: blank lines are not damage
+        json.dumps({"eventid": "cowrie.session.connect", "timestamp": 1764064800.5}),  # 11
     ]
     path = log.write(tmp_path / "cowrie.json", extra)
     with path.open("ab") as fh:
-        fh.write(b'{"eventid": "\xff\xfe"}\n')  # line 11: not UTF-8
+        fh.write(b'{"eventid": "\xff\xfe"}\n')  # line 12: not UTF-8
     parse = parse_cowrie_file(path)
-    assert (parse.lines, parse.events, parse.ignored, parse.bad_lines) == (11, 3, 1, 6)
+    assert (parse.lines, parse.events, parse.ignored, parse.bad_lines) == (12, 3, 1, 7)
     assert [e.split(": ")[0] for e in parse.errors] == [f"{path}:{n}" for n in (4, 5, 6, 7, 8)]
     assert "not JSON" in parse.errors[0] and "src_ip" in parse.errors[2]
     (session,) = parse.sessions.values()

@@ -119,6 +119,8 @@ def _session_for(parse: FileParse, event: dict[str, Any], ts: datetime) -> Cowri
     key = (str(event.get("sensor") or ""), _text(event, "session"))
     session = parse.sessions.get(key)
     if session is None:
+        if len(key[0]) > 64 or len(key[1]) > 64:
+            raise _BadLine("sensor or session name longer than 64 characters")
         # Validate the address once per session; later events of the session repeat it.
         try:
             src_ip = str(ipaddress.ip_address(src_ip))
@@ -130,7 +132,7 @@ def _session_for(parse: FileParse, event: dict[str, Any], ts: datetime) -> Cowri
         session.start = ts
     elif ts > session.end:
         session.end = ts
-    session.protocol = session.protocol or str(event.get("protocol") or "")
+    session.protocol = session.protocol or str(event.get("protocol") or "")[:16]
     return session
 
 
