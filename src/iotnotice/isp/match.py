@@ -106,7 +106,7 @@ def match_lookups(
         elif out.shared[i] and ports[i] < 0:
             reason[i] = (
                 f"{ip} is a shared CGNAT address and the report has no source port "
-                f"({out.count[i]} subscribers at {when})"
+                f"({out.count[i]} subscriber(s) known at {when})"
             )
         else:
             held = ", ".join(out.names_of(int(i), names)[:3])
