@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 
 from iotnotice.cases import update_cases
 from iotnotice.db import session_scope
-from iotnotice.db.models import OutboxMessage
+from iotnotice.db.models import OutboxMessage, utcnow
 from iotnotice.notify import run_notify
 from iotnotice.notify.smtp import deliver_outbox
 from iotnotice.settings import Settings
@@ -274,7 +274,10 @@ def test_crash_between_send_and_record_resends_same_message_id(
     (row,) = _rows(engine).values()
     assert row.status == "sending" and len(sink.received) == 1
     sink.kill_pid = None
-    summary = deliver_outbox(smtp_settings, engine)
+    # The dead sender's claim still holds: nobody else takes the message yet.
+    assert deliver_outbox(smtp_settings, engine).sent == []
+    after_lease = utcnow() + timedelta(seconds=4 * 10 + 31)
+    summary = deliver_outbox(smtp_settings, engine, now=after_lease)
     assert summary.sent == [row.message_id]
     assert sink.message_ids() == [row.message_id, row.message_id]  # a duplicate the ISP can drop
     assert _rows(engine)["soc@beta.example"].status == "sent"

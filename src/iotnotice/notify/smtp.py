@@ -1,8 +1,9 @@
 """Delivery of queued report e-mail over SMTP: STARTTLS, AUTH, retries with back-off.
 
-Each message is an ``outbox_messages`` row pointing at its ``.eml`` file. Before the SMTP
-transaction the row is committed as ``sending``; after the server's 250 it is committed as
-``sent``. A process that dies in between leaves the row ``sending`` and the next run sends the
+Each message is an ``outbox_messages`` row pointing at its ``.eml`` file. A sender claims a
+row atomically (a conditional UPDATE that sets ``sending`` and a lease), so two senders never
+take the same message. After the server's 250 the row is committed as ``sent``. A process
+that dies in between leaves the row ``sending``; once its lease lapses the next run sends the
 *same bytes with the same Message-ID* again, so the ISP's mail or ticket system can recognise
 and drop the duplicate: the Message-ID is the idempotency key. Temporary failures (4xx, no
 connection) are retried with exponential back-off; permanent ones (5xx) fail the message at
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
 
 from iotnotice.cases.manage import aware
 from iotnotice.db.engine import session_scope
@@ -72,22 +73,40 @@ def _send(smtp: smtplib.SMTP, settings: Settings, row: OutboxMessage) -> str:
     return f"refused by: {', '.join(sorted(refused))}" if refused else ""
 
 
-def _due(engine: Engine, now: datetime) -> list[int]:
-    stmt = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.status.in_(("pending", "sending")))
-        .where(or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
-        .order_by(OutboxMessage.id)
+def _lease(settings: Settings) -> timedelta:
+    # Long enough for one SMTP transaction; a crashed sender's claim lapses after it.
+    return timedelta(seconds=4 * float(settings.smtp_timeout) + 30)
+
+
+def _due_condition(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        OutboxMessage.status.in_(("pending", "sending")),
+        or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
     )
+
+
+def _due(engine: Engine, now: datetime) -> list[int]:
+    stmt = select(OutboxMessage.id).where(_due_condition(now)).order_by(OutboxMessage.id)
     with session_scope(engine) as session:
         return list(session.scalars(stmt))
 
 
-def _begin(engine: Engine, row_id: int) -> OutboxMessage:
+def _claim(engine: Engine, row_id: int, settings: Settings, now: datetime) -> OutboxMessage | None:
+    """Atomically take a due message (None if another sender has it) and count the attempt."""
+    claim = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, _due_condition(now))
+        .values(
+            status="sending",
+            attempts=OutboxMessage.attempts + 1,
+            next_attempt_at=now + _lease(settings),
+        )
+        .execution_options(synchronize_session=False)
+    )
     with session_scope(engine) as session:
-        row = session.get_one(OutboxMessage, row_id)
-        row.status, row.attempts = "sending", row.attempts + 1
-        return row
+        if session.execute(claim).rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return session.get_one(OutboxMessage, row_id)
 
 
 def _finish(
@@ -97,12 +116,13 @@ def _finish(
         row = session.get_one(OutboxMessage, row_id)
         if isinstance(error, str):
             row.status, row.sent_at, row.last_error = "sent", utcnow(), error
+            row.next_attempt_at = None
         elif isinstance(error, _Temporary) and row.attempts < int(settings.smtp_max_attempts):
             delay = float(settings.smtp_backoff_seconds) * 2 ** (row.attempts - 1)
             row.status, row.last_error = "pending", str(error)
             row.next_attempt_at = now + timedelta(seconds=delay)
         else:
-            row.status, row.last_error = "failed", str(error)
+            row.status, row.last_error, row.next_attempt_at = "failed", str(error), None
         return row.status
 
 
@@ -146,7 +166,9 @@ def _pass(settings: Settings, engine: Engine, now: datetime, summary: DeliverySu
     smtp: smtplib.SMTP | None = None
     try:
         for row_id in _due(engine, now):
-            row = _begin(engine, row_id)
+            row = _claim(engine, row_id, settings, now)
+            if row is None:
+                continue
             smtp, error = _attempt(smtp, settings, row)
             status = _finish(engine, row_id, settings, now, error)
             bucket = {"sent": summary.sent, "pending": summary.retrying}.get(status, summary.failed)
