@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -12,7 +11,8 @@ from starlette.responses import HTMLResponse
 
 from iotnotice.cases.notice_id import normalise
 from iotnotice.db import session_scope
-from iotnotice.db.models import Case, Inquiry
+from iotnotice.db.models import Case
+from iotnotice.web.inquiries import file_inquiry
 from iotnotice.web.render import current_language, render
 from iotnotice.web.security import check_csrf, client_address
 
@@ -110,11 +110,6 @@ def inquiry_form(request: Request) -> HTMLResponse:
     return render(request, "inquiry.html", {"form": {}})
 
 
-def new_reference() -> str:
-    """A ticket reference such as ``Q-20261125-4F7K2A``."""
-    return f"Q-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(3).upper()}"
-
-
 @router.post("/inquiry", response_class=HTMLResponse)
 def inquiry(
     request: Request,
@@ -133,16 +128,14 @@ def inquiry(
         return render(
             request, "inquiry.html", {"form": form, "error": "inquiry_empty"}, status_code=400
         )
-    reference = new_reference()
-    with session_scope(request.app.state.engine) as session:
-        session.add(
-            Inquiry(
-                reference=reference,
-                name=name[:200],
-                email=email[:200],
-                notice_id=(normalise(notice_id) or notice_id)[:20],
-                message=message[:5000],
-                language=current_language(request),
-            )
-        )
+    state = request.app.state
+    reference = file_inquiry(
+        state.settings,
+        state.engine,
+        message,
+        name=name,
+        email=email,
+        notice_id=notice_id,
+        language=current_language(request),
+    )
     return render(request, "inquiry_done.html", {"reference": reference})
