@@ -49,7 +49,7 @@ LANGUAGES = ("ja", "en")
 _SUFFIX = {"email": "txt", "sms": "txt", "letter": "html", "landing": "html"}
 _SHIPPED = Path(__file__).with_name("templates")
 _LINK = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://|\bhref\s*=|<a[\s>]|\bsrc\s*=|<script|<form")
-_ALERTABLE = ("new", "acknowledged")
+_ALERTABLE = ("new", "acknowledged", "subscriber_alerted", "quarantined")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def _pending(session: Session, channel: str) -> dict[str, list[IspCase]]:
             select(IspAlert, IspCase)
             .join(IspCase, IspAlert.case_id == IspCase.id)
             .where(IspAlert.channel == channel, IspAlert.state.in_(("sent", "written")))
-        ).tuples()
+        )
     }
     query = select(IspCase).where(IspCase.match_status == "matched", IspCase.status.in_(_ALERTABLE))
     out: dict[str, list[IspCase]] = defaultdict(list)
@@ -280,5 +280,5 @@ def _attempt(
                 error=error,
             )
         )
-        if state != "failed":
+        if state != "failed" and case.status in ("new", "acknowledged"):
             set_status(session, case, "subscriber_alerted", f"{alert.channel} alert {state}")
