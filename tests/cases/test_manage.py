@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -102,7 +103,7 @@ def test_notice_id_collision_is_retried(
     (first,) = _cases(engine)
     put_host("192.0.2.11")
     fixed = "0000-0000-0001-1"
-    ids: Iterator[str] = iter([first.notice_id, fixed])
+    ids: Iterator[str] = itertools.chain([first.notice_id], itertools.repeat(fixed))
     update_cases(settings, engine, id_factory=lambda: next(ids))
     assert [c.notice_id for c in _cases(engine)] == [first.notice_id, fixed]
 

@@ -138,8 +138,10 @@ def test_status_updates_follow_the_lifecycle(world: tuple, engine: Engine) -> No
     assert {e["actor"] for e in detail["events"][2:]} == {"isp:alpha-net"}
 
 
-def test_not_ours_returns_case_to_coordinator(world: tuple, engine: Engine) -> None:
-    """'not ours' detaches the case from the ISP, which can then no longer see it."""
+def test_not_ours_returns_case_to_coordinator(
+    world: tuple, settings: Settings, engine: Engine, put_host: Callable[..., None]
+) -> None:
+    """'not ours' detaches the case from the ISP for good; the ISP can no longer see it."""
     client, tokens, notices, _ = world
     beta, notice = _auth(tokens["beta.ne.jp"]), notices["beta.ne.jp"]
     ok = client.post(
@@ -154,6 +156,12 @@ def test_not_ours_returns_case_to_coordinator(world: tuple, engine: Engine) -> N
         assert case.isp_id is None
         last = session.scalars(select(CaseEvent).order_by(CaseEvent.id.desc())).first()
         assert last is not None and "not ours" in last.note
+    # Detection still maps the address to Beta, but the case is not handed back to it.
+    put_host("192.0.2.7", "beta.ne.jp", last=datetime(2026, 3, 2, tzinfo=UTC), packets=99)
+    assert update_cases(settings, engine).extended == 1
+    with session_scope(engine) as session:
+        case = session.scalars(select(Case).where(Case.notice_id == notice)).one()
+        assert case.isp_id is None and case.packets == 99
 
 
 def test_every_request_is_audited(world: tuple, engine: Engine) -> None:

@@ -23,9 +23,18 @@ from iotnotice.db.models import Case, CaseEvent, DetectedHost, Isp, utcnow
 from iotnotice.errors import IotnoticeError
 from iotnotice.settings import Settings
 
-__all__ = ["CaseSummary", "IllegalTransition", "aware", "transition", "update_cases"]
+__all__ = [
+    "NOT_OURS",
+    "CaseSummary",
+    "IllegalTransition",
+    "aware",
+    "transition",
+    "update_cases",
+]
 
 _ID_ATTEMPTS = 8
+# Prefix of the event note recorded when an ISP disowns a case (see notify.api).
+NOT_OURS = "ISP: not ours."
 
 
 @dataclass
@@ -51,16 +60,32 @@ def _latest_cases(session: Session) -> dict[str, Case]:
     return {c.ip: c for c in session.scalars(select(Case).where(Case.id.in_(newest)))}
 
 
-def _allocate_notice_id(session: Session, taken: set[str], factory: Callable[[], str]) -> str:
-    # 60 random bits make a clash very unlikely; the unique constraint is the final guard.
-    for _ in range(_ID_ATTEMPTS):
-        candidate = factory()
-        if candidate in taken:
-            continue
-        if session.scalar(select(Case.id).where(Case.notice_id == candidate)) is None:
-            taken.add(candidate)
-            return candidate
-    raise IotnoticeError(f"could not allocate a unique notice ID in {_ID_ATTEMPTS} attempts")
+class _NoticeIds:
+    """Hands out fresh notice IDs, checked against the database a batch at a time."""
+
+    def __init__(self, session: Session, factory: Callable[[], str], batch: int = 256) -> None:
+        self.session, self.factory, self.batch = session, factory, batch
+        self.taken: set[str] = set()
+        self.ready: list[str] = []
+
+    def _refill(self) -> None:
+        # 60 random bits make a clash very unlikely; the unique constraint is the final guard.
+        for _ in range(_ID_ATTEMPTS):
+            fresh = {self.factory() for _ in range(self.batch)} - self.taken
+            clash = set(
+                self.session.scalars(select(Case.notice_id).where(Case.notice_id.in_(fresh)))
+            )
+            self.ready = sorted(fresh - clash)
+            if self.ready:
+                return
+        raise IotnoticeError(f"could not allocate a unique notice ID in {_ID_ATTEMPTS} attempts")
+
+    def next(self) -> str:
+        if not self.ready:
+            self._refill()
+        notice = self.ready.pop()
+        self.taken.add(notice)
+        return notice
 
 
 def _observation(host: DetectedHost, isps: dict[str, Isp]) -> dict[str, object]:
@@ -124,12 +149,23 @@ def _extend(
     case.family, case.confidence = str(obs["family"]), float(host.confidence)
     case.ports, case.evidence = str(obs["ports"]), dict(host.evidence or {})
     case.asn, case.country = host.asn, host.country
-    if case.isp is None and obs["isp"] is not None:
-        case.isp = obs["isp"]  # type: ignore[assignment]
+    isp = obs["isp"]
+    if case.isp is None and isinstance(isp, Isp) and not _disowned(session, case, isp):
+        case.isp = isp
     case.updated_at = now
     note = f"seen again until {case.last_seen:%Y-%m-%d %H:%M:%S}Z, {case.packets} packets"
     record_event(session, case, actor, case.status, note, at=now, from_status=case.status)
     return True
+
+
+def _disowned(session: Session, case: Case, isp: Isp) -> bool:
+    """True when this ISP has told us the case's address is not theirs."""
+    stmt = select(CaseEvent.id).where(
+        CaseEvent.case_id == case.id,
+        CaseEvent.actor == f"isp:{isp.name}",
+        CaseEvent.note.startswith(NOT_OURS),
+    )
+    return session.scalar(stmt.limit(1)) is not None
 
 
 def _closed_at(session: Session, case: Case) -> datetime:
@@ -174,7 +210,7 @@ def update_cases(
     with session_scope(engine) as session:
         isps = {isp.name: isp for isp in session.scalars(select(Isp))}
         latest = _latest_cases(session)
-        taken: set[str] = set()
+        notice_ids = _NoticeIds(session, id_factory)
         hosts = session.scalars(
             select(DetectedHost).where(DetectedHost.classification == "infected")
         ).all()
@@ -184,7 +220,7 @@ def update_cases(
                 if case is not None:
                     transition(session, case, "reinfected", actor, "host seen again", at=now)
                     summary.reinfections += 1
-                notice = _allocate_notice_id(session, taken, id_factory)
+                notice = notice_ids.next()
                 latest[host.ip] = _open_case(session, host, isps, notice, actor, now, case)
                 summary.opened += 1
                 summary.opened_ips.append(host.ip)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from iotnotice.cases.lifecycle import STATUSES, IllegalTransition, record_event, transition
-from iotnotice.cases.manage import aware
+from iotnotice.cases.manage import NOT_OURS, aware
 from iotnotice.cases.notice_id import normalise
 from iotnotice.db.engine import connect, session_scope
 from iotnotice.db.models import ApiAuditEntry, Case, Report
@@ -159,7 +159,7 @@ def _apply(session: Session, case: Case, update: StatusUpdate, actor: str) -> st
             case,
             actor,
             case.status,
-            f"ISP: not ours. {note}".strip(),
+            f"{NOT_OURS} {note}".strip(),
             from_status=case.status,
         )
         case.isp_id = None  # back to the unassigned list for the coordinator to review
