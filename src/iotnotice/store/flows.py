@@ -33,19 +33,16 @@ _KEY_COLUMNS = (
 )
 
 
+# Hash-table slots: small enough to stay in cache, large enough for a busy interval.
+_TABLE_SLOTS = 1 << 21
+
+
 @njit(cache=True, inline="always")
-def _mix(h: np.uint64, v: np.uint64) -> np.uint64:
-    h ^= v + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2))
-    return h
-
-
-@njit(cache=True)
-def _pack(time: np.ndarray, ver: np.ndarray, c: tuple, i: int, out: np.ndarray) -> None:
-    """Pack packet ``i``'s flow key into four 64-bit words."""
+def _pack(time: np.ndarray, ver: np.ndarray, c: tuple, i: int) -> tuple:
+    """Packet ``i``'s flow key as four 64-bit words."""
     src, dst, sp, dp, pr, ttl, fl, ln, sl, sw = c
-    out[i, 0] = np.uint64(time[i])
-    out[i, 1] = (np.uint64(src[i]) << np.uint64(32)) | np.uint64(dst[i])
-    out[i, 2] = (
+    k1 = (np.uint64(src[i]) << np.uint64(32)) | np.uint64(dst[i])
+    k2 = (
         (np.uint64(sp[i]) << np.uint64(48))
         | (np.uint64(dp[i]) << np.uint64(32))
         | (np.uint64(pr[i]) << np.uint64(24))
@@ -53,18 +50,15 @@ def _pack(time: np.ndarray, ver: np.ndarray, c: tuple, i: int, out: np.ndarray) 
         | (np.uint64(fl[i]) << np.uint64(8))
         | np.uint64(sl[i])
     )
-    out[i, 3] = (np.uint64(ln[i]) << np.uint64(32)) | (np.uint64(sw[i]) << np.uint64(16)) | ver[i]
+    k3 = (np.uint64(ln[i]) << np.uint64(32)) | (np.uint64(sw[i]) << np.uint64(16)) | ver[i]
+    return np.uint64(time[i]), k1, k2, k3
 
 
-@njit(cache=True)
-def _same(i: int, j: int, key: np.ndarray, s6: np.ndarray, d6: np.ndarray, v6: bool) -> bool:
-    for w in range(4):
-        if key[i, w] != key[j, w]:
+@njit(cache=True, inline="always")
+def _same6(i: int, j: int, s6: np.ndarray, d6: np.ndarray) -> bool:
+    for b in range(16):  # noqa: SIM110 (numba compiles loops, not generator expressions)
+        if s6[i, b] != s6[j, b] or d6[i, b] != d6[j, b]:
             return False
-    if v6:
-        for b in range(16):
-            if s6[i, b] != s6[j, b] or d6[i, b] != d6[j, b]:
-                return False
     return True
 
 
@@ -78,45 +72,73 @@ def _group(
     d6: np.ndarray,
     fp: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(index of each group's first packet, per-group [packets, 5 fingerprint counters])."""
+    """(index of each group's first packet, per-group [packets, 5 fingerprint counters]).
+
+    The table is bounded (it stays mostly in cache); when half full, it starts afresh: a slot
+    whose group id predates the current segment counts as empty. Keys seen again after that
+    open a second row, which keeps counts exact and at worst adds rows.
+    """
     n = len(keep)
     size = 1024
-    while size < 2 * n:
+    while size < 2 * n and size < _TABLE_SLOTS:
         size *= 2
     mask = np.uint64(size - 1)
     table = np.full(size, -1, dtype=np.int64)
-    key = np.empty((n, 4), dtype=np.uint64)
+    gkey = np.empty((n, 4), dtype=np.uint64)
     first = np.empty(n, dtype=np.int64)
     counts = np.zeros((n, 6), dtype=np.uint32)
     g = 0
+    seg = 0
     for i in range(n):
         if not keep[i]:
             continue
-        _pack(time, ver, c, i, key)
-        h = np.uint64(1469598103934665603)
-        for w in range(4):
-            h = _mix(h, key[i, w])
+        k0, k1, k2, k3 = _pack(time, ver, c, i)
+        if g - seg >= size // 2:
+            seg = g
+        h = (
+            (k1 * np.uint64(0x9E3779B97F4A7C15))
+            ^ (k2 * np.uint64(0xC2B2AE3D27D4EB4F))
+            ^ (k0 * np.uint64(0x165667B19E3779F9))
+            ^ k3
+        )
         v6 = ver[i] == 6
         if v6:
             for b in range(16):
-                h = _mix(h, np.uint64(s6[i, b]) | (np.uint64(d6[i, b]) << np.uint64(8)))
+                h = (h ^ (np.uint64(s6[i, b]) | (np.uint64(d6[i, b]) << np.uint64(8)))) * np.uint64(
+                    0x100000001B3
+                )
+        # murmur3's finaliser: spreads the combined bits into the low bits the mask keeps.
+        h ^= h >> np.uint64(33)
+        h *= np.uint64(0xFF51AFD7ED558CCD)
+        h ^= h >> np.uint64(33)
         slot = h & mask
         while True:
             gid = table[slot]
-            if gid < 0:
+            if gid < seg:
                 table[slot] = g
                 first[g] = i
+                gkey[g, 0] = k0
+                gkey[g, 1] = k1
+                gkey[g, 2] = k2
+                gkey[g, 3] = k3
                 gid = g
                 g += 1
                 break
-            if _same(i, first[gid], key, s6, d6, v6):
+            if (
+                gkey[gid, 0] == k0
+                and gkey[gid, 1] == k1
+                and gkey[gid, 2] == k2
+                and gkey[gid, 3] == k3
+                and (not v6 or _same6(i, first[gid], s6, d6))
+            ):
                 break
             slot = (slot + np.uint64(1)) & mask
         counts[gid, 0] += 1
         f = fp[i]
-        for bit in range(5):
-            if f & (1 << bit):
-                counts[gid, bit + 1] += 1
+        if f:
+            for bit in range(5):
+                if f & (1 << bit):
+                    counts[gid, bit + 1] += 1
     return first[:g], counts[:g]
 
 
