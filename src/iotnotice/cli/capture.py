@@ -26,7 +26,8 @@ def _start(text: str | None) -> datetime | None:
 
 
 def _summary(result: SimulationResult) -> Table:
-    table = Table(title=f"{result.pcap.name}: {result.packets:,} packets, {result.sources:,} sources")
+    title = f"{result.pcap.name}: {result.packets:,} packets, {result.sources:,} sources"
+    table = Table(title=title)
     for name in ("Label", "Sources", "Packets"):
         table.add_column(name, justify="left" if name == "Label" else "right")
     for label in sorted(result.labels):
