@@ -193,8 +193,12 @@ def ingest_file(
     if result.status == "failed":
         writer.abort()
     else:
-        writer.commit()
+        committed = writer.commit()
         result.flow_rows = writer.rows
+        # Daily aggregates for statistics, keyed by the same ingest id (stats owns the format).
+        from iotnotice.stats.aggregates import aggregate_committed_files
+
+        aggregate_committed_files(settings, info.name, writer.ingest_id, committed)
     _fill(result, counts)
     _finish(engine, row_id, result, counts)
     return result
