@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from iotnotice.cases import IllegalTransition, is_valid, transition, update_cases
 from iotnotice.db import session_scope
-from iotnotice.db.models import Case, CaseEvent
+from iotnotice.db.models import Case, CaseEvent, DetectedHost
 from iotnotice.settings import Settings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)  # the hosts fixture's default sighting time
@@ -151,3 +151,34 @@ def test_transition_records_actor_and_note(
             "acknowledged",
             "ticket 42",
         )
+
+
+def test_dry_run_opens_nothing(settings: Settings, engine: Engine, put_host: PutHost) -> None:
+    """update_cases(dry_run=True) reports what it would do and leaves the table unchanged."""
+    put_host("192.0.2.10")
+    put_host("192.0.2.11")
+    assert update_cases(settings, engine, dry_run=True).opened == 2
+    assert _cases(engine) == []
+    assert update_cases(settings, engine).opened == 2
+
+
+def test_issued_ids_are_not_biased(settings: Settings, engine: Engine) -> None:
+    """IDs handed out in a batch keep their randomness: first symbols spread over the alphabet."""
+    with session_scope(engine) as session:
+        for i in range(300):
+            session.add(
+                DetectedHost(
+                    ip=f"10.0.{i // 250}.{i % 250}",
+                    classification="infected",
+                    family="mirai",
+                    confidence=0.9,
+                    first_seen=T0,
+                    last_seen=T0,
+                    packets=5,
+                    ports="23/tcp",
+                    evidence={},
+                )
+            )
+    update_cases(settings, engine)
+    firsts = {c.notice_id[0] for c in _cases(engine)}
+    assert len(firsts) >= 24  # 300 uniform draws from 32 symbols miss fewer than one on average

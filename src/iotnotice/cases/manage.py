@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from iotnotice.cases.lifecycle import OPEN, IllegalTransition, record_event, transition
 from iotnotice.cases.notice_id import new_notice_id
-from iotnotice.db.engine import session_scope
 from iotnotice.db.models import Case, CaseEvent, DetectedHost, Isp, utcnow
 from iotnotice.errors import IotnoticeError
 from iotnotice.settings import Settings
@@ -71,11 +70,12 @@ class _NoticeIds:
     def _refill(self) -> None:
         # 60 random bits make a clash very unlikely; the unique constraint is the final guard.
         for _ in range(_ID_ATTEMPTS):
-            fresh = {self.factory() for _ in range(self.batch)} - self.taken
-            clash = set(
-                self.session.scalars(select(Case.notice_id).where(Case.notice_id.in_(fresh)))
-            )
-            self.ready = sorted(fresh - clash)
+            # Keep generation order: picking by value would bias IDs (and make them guessable).
+            fresh = list(dict.fromkeys(self.factory() for _ in range(self.batch)))
+            fresh = [f for f in fresh if f not in self.taken]
+            stmt = select(Case.notice_id).where(Case.notice_id.in_(fresh))
+            clash = set(self.session.scalars(stmt))
+            self.ready = [f for f in fresh if f not in clash]
             if self.ready:
                 return
         raise IotnoticeError(f"could not allocate a unique notice ID in {_ID_ATTEMPTS} attempts")
@@ -197,42 +197,62 @@ def _expire(
     return count
 
 
+def _apply_hosts(
+    session: Session, settings: Settings, actor: str, now: datetime, ids: Callable[[], str]
+) -> CaseSummary:
+    summary = CaseSummary()
+    isps = {isp.name: isp for isp in session.scalars(select(Isp))}
+    latest = _latest_cases(session)
+    notice_ids = _NoticeIds(session, ids)
+    hosts = session.scalars(
+        select(DetectedHost).where(DetectedHost.classification == "infected")
+    ).all()
+    for host in hosts:
+        case = latest.get(host.ip)
+        if case is None or (case.status not in OPEN and _seen_again(session, case, host)):
+            if case is not None:
+                transition(session, case, "reinfected", actor, "host seen again", at=now)
+                summary.reinfections += 1
+            notice = notice_ids.next()
+            latest[host.ip] = _open_case(session, host, isps, notice, actor, now, case)
+            summary.opened += 1
+            summary.opened_ips.append(host.ip)
+        elif case.status in OPEN and _extend(session, case, host, isps, actor, now):
+            summary.extended += 1
+        else:
+            summary.unchanged += 1
+    session.flush()
+    newest = session.scalar(select(func.max(DetectedHost.last_seen)))
+    if newest is not None:
+        days = int(settings.case_expiry_days)
+        cutoff = aware(newest) - timedelta(days=days)
+        summary.expired = _expire(session, latest.values(), cutoff, actor, now, days)
+    summary.open_cases = sum(1 for c in latest.values() if c.status in OPEN)
+    return summary
+
+
 def update_cases(
     settings: Settings,
     engine: Engine,
     actor: str = "detect",
     now: datetime | None = None,
     id_factory: Callable[[], str] = new_notice_id,
+    dry_run: bool = False,
 ) -> CaseSummary:
-    """Open, extend, reopen (reinfection) and expire cases from the infected hosts."""
+    """Open, extend, reopen (reinfection) and expire cases from the infected hosts.
+
+    With ``dry_run`` everything is worked out and then rolled back: the summary says what a
+    real run would do.
+    """
     now = aware(now) if now else utcnow()
-    summary = CaseSummary()
-    with session_scope(engine) as session:
-        isps = {isp.name: isp for isp in session.scalars(select(Isp))}
-        latest = _latest_cases(session)
-        notice_ids = _NoticeIds(session, id_factory)
-        hosts = session.scalars(
-            select(DetectedHost).where(DetectedHost.classification == "infected")
-        ).all()
-        for host in hosts:
-            case = latest.get(host.ip)
-            if case is None or (case.status not in OPEN and _seen_again(session, case, host)):
-                if case is not None:
-                    transition(session, case, "reinfected", actor, "host seen again", at=now)
-                    summary.reinfections += 1
-                notice = notice_ids.next()
-                latest[host.ip] = _open_case(session, host, isps, notice, actor, now, case)
-                summary.opened += 1
-                summary.opened_ips.append(host.ip)
-            elif case.status in OPEN and _extend(session, case, host, isps, actor, now):
-                summary.extended += 1
-            else:
-                summary.unchanged += 1
-        session.flush()
-        newest = session.scalar(select(func.max(DetectedHost.last_seen)))
-        if newest is not None:
-            days = int(settings.case_expiry_days)
-            cutoff = aware(newest) - timedelta(days=days)
-            summary.expired = _expire(session, latest.values(), cutoff, actor, now, days)
-        summary.open_cases = sum(1 for c in latest.values() if c.status in OPEN)
+    with sessionmaker(engine, expire_on_commit=False)() as session:
+        try:
+            summary = _apply_hosts(session, settings, actor, now, id_factory)
+        except BaseException:
+            session.rollback()
+            raise
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
     return summary

@@ -32,7 +32,8 @@ def list_cmd(app: AppContext, status: str | None, isp: str | None, limit: int | 
     cases = list_cases(app.engine, status=status, isp=isp, limit=limit)
     table = Table(title=f"{len(cases)} case(s)")
     for col in ("notice ID", "ip", "isp", "status", "family", "first seen", "last seen"):
-        table.add_column(col)
+        # IDs and addresses are copied from here: never truncate them.
+        table.add_column(col, no_wrap=col in ("notice ID", "ip"))
     table.add_column("packets", justify="right")
     for c in cases:
         isp_name = c.isp.name if c.isp else "(unassigned)"

@@ -42,11 +42,15 @@ def _table(summary: NotifySummary) -> Table:
 @pass_app
 def notify_cmd(app: AppContext, dry_run: bool) -> None:
     """Write per-ISP reports (CSV, X-ARF, JSON, e-mail) for new and changed cases."""
-    if not dry_run:
-        # Cases first, so hosts detected since the last case update are not left out.
-        update_cases(app.settings, app.engine, actor="notify")
+    # Cases first, so hosts detected since the last case update are not left out.
+    cases = update_cases(app.settings, app.engine, actor="notify", dry_run=dry_run)
     summary = run_notify(app.settings, app.engine, dry_run=dry_run)
     app.console.print(_table(summary))
+    if dry_run and cases.opened:
+        app.console.print(
+            f"{cases.opened} infected host(s) have no case yet; a real run opens "
+            "and reports them too."
+        )
     if summary.unassigned:
         app.console.print(
             f"{len(summary.unassigned)} infected host(s) with no ISP in the registry "
