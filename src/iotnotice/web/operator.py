@@ -18,14 +18,14 @@ from iotnotice.web.i18n import translator
 from iotnotice.web.render import current_language, link, render
 from iotnotice.web.security import check_csrf
 
-__all__ = ["router"]
+__all__ = ["deny", "router"]
 
 router = APIRouter(prefix="/operator")
 
 UNASSIGNED = "_unassigned"
 
 
-def _deny(request: Request, needed: str = "viewer") -> Response | None:
+def deny(request: Request, needed: str = "viewer") -> Response | None:
     """A redirect to sign-in (or 403) unless the session's role suffices."""
     user = request.session.get("user")
     if not user:
@@ -75,7 +75,7 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
 
 @router.get("/cases", response_model=None)
 def cases(request: Request, status: str = "", isp: str = "") -> Response:
-    if (denied := _deny(request)) is not None:
+    if (denied := deny(request)) is not None:
         return denied
     query = select(Case, Isp.name).outerjoin(Isp, Case.isp_id == Isp.id)
     if status in STATUSES:
@@ -115,7 +115,7 @@ def _case_row(case: Case, isp: str | None) -> dict[str, Any]:
 
 @router.get("/dashboard", response_model=None)
 def dashboard(request: Request) -> Response:
-    if (denied := _deny(request)) is not None:
+    if (denied := deny(request)) is not None:
         return denied
     t = translator(current_language(request))
     state = request.app.state
