@@ -186,6 +186,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reply": "回答",
         "reply_submit": "回答を送る",
         "inquiries_none": "お問い合わせはありません。",
+        "isp_login_title": "ISPポータル ログイン",
+        "isp_token": "ISPアクセストークン",
+        "isp_login_failed": "トークンが正しくないか、失効しています。",
+        "isp_portal_title": "ISPポータル",
+        "isp_reports": "レポートのダウンロード",
     },
     "en": {
         "site_name": "IoT Infection Notice Support Centre",
@@ -367,6 +372,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reply": "Reply",
         "reply_submit": "Send reply",
         "inquiries_none": "No inquiries.",
+        "isp_login_title": "ISP portal sign-in",
+        "isp_token": "ISP access token",
+        "isp_login_failed": "The token is not valid or has been revoked.",
+        "isp_portal_title": "ISP portal",
+        "isp_reports": "Download reports",
     },
 }
 
