@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from iotnotice.db import connect, session_scope
 from iotnotice.db.models import DetectedHost, Isp
-from iotnotice.settings import Settings, load_settings
+from iotnotice.settings import Settings
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(environ={}, data_dir=str(tmp_path / "data"))
 
 
 @pytest.fixture
