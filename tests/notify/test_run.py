@@ -66,6 +66,7 @@ def test_each_isp_gets_exactly_its_own_hosts(
     assert summary.unassigned == ["192.0.2.8"] and summary.out_of_scope == ["203.0.113.9"]
     assert _csv_ips(out / "_unassigned/2026-03-01-unassigned.csv") == {"192.0.2.8"}
     assert _csv_ips(out / "_out_of_scope/2026-03-01-out-of-scope.csv") == {"203.0.113.9"}
+    assert set(summary.written) == _files(settings)
     everything = "".join(p.read_text(errors="replace") for p in _files(settings))
     assert "192.0.2.50" not in everything  # backscatter victims are never reported
 
@@ -171,7 +172,7 @@ def test_dry_run_changes_nothing(settings: Settings, engine: Engine, put_host: P
     _populate(put_host)
     update_cases(settings, engine)
     dry = run_notify(settings, engine, dry_run=True, now=T0)
-    assert dry.dry_run and dry.reported == 4
+    assert dry.dry_run and dry.reported == 4 and dry.written == []
     assert any(p.name.endswith("-alpha-net.csv") for r in dry.isps for p in r.files)
     assert not settings.outbox_path.exists() or not _files(settings)
     with session_scope(engine) as session:

@@ -67,6 +67,13 @@ class NotifySummary:
         return sum(r.due for r in self.isps if not r.deferred and not r.error)
 
     @property
+    def written(self) -> list[Path]:
+        """Every file this run wrote (none in a dry run)."""
+        if self.dry_run:
+            return []
+        return [p for r in self.isps if not r.error for p in r.files] + self.list_files
+
+    @property
     def failed(self) -> list[IspResult]:
         return [r for r in self.isps if r.error]
 
