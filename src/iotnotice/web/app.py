@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from iotnotice.db import connect
 from iotnotice.settings import Settings
-from iotnotice.web import console, operator, portal, public
+from iotnotice.web import admin, console, operator, portal, public
 from iotnotice.web.render import render
 from iotnotice.web.security import RateLimiter
 
@@ -63,5 +63,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(operator.router)
     app.include_router(console.router)
     app.include_router(portal.router)
+    app.include_router(admin.router)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     return app

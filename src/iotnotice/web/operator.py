@@ -12,6 +12,8 @@ from iotnotice.cases.lifecycle import STATUSES
 from iotnotice.db import session_scope
 from iotnotice.db.models import Case, Inquiry, Isp
 from iotnotice.stats import statistics, top_ports
+from iotnotice.stats.hosts import infected_per_day
+from iotnotice.stats.remediation import remediation
 from iotnotice.web.accounts import authenticate, role_at_least
 from iotnotice.web.charts import bar_chart_svg
 from iotnotice.web.i18n import translator
@@ -135,6 +137,12 @@ def dashboard(request: Request) -> Response:
         )
     ports = top_ports(state.settings, limit=10)
     days = statistics(state.settings, state.engine, "day")[-31:]
+    infected = infected_per_day(state.settings, state.engine)[-31:]
+    cleaned = [
+        (str(r["isp"]), 100.0 * r["cleaned_14d"])
+        for r in remediation(state.engine)
+        if r["cleaned_14d"] is not None
+    ]
     charts = [
         (t("dashboard_cases_by_status"), [(t(f"status_{s}"), float(n)) for s, n in by_status]),
         (t("dashboard_cases_by_isp"), [(str(name), float(n)) for name, n in by_isp]),
@@ -143,6 +151,8 @@ def dashboard(request: Request) -> Response:
             [(f"{p['port']}/{p['protocol']}", float(p["packets"])) for p in ports],
         ),
         (t("dashboard_packets_per_day"), [(d["period"], float(d["packets"])) for d in days]),
+        (t("dashboard_infected_per_day"), [(d["day"], float(d["infected"])) for d in infected]),
+        (t("dashboard_remediation"), cleaned),
     ]
     rendered = [(title, bar_chart_svg(title, items) if items else None) for title, items in charts]
     return render(
