@@ -37,6 +37,9 @@ SOURCES: dict[str, list[dict[str, Any]]] = {
     "153.156.1.2": syns("153.156.1.2", 40, ports=[23, 2323], tcp_synlen=24, ttl=52),
     "153.156.1.3": syns("153.156.1.3", 40, ports=[23, 2323], tcp_synlen=20, ttl=110),
     "153.156.1.4": syns("153.156.1.4", 10, ports=[23], **NOOPT),
+    # one chance Masscan match (its 16-bit test) does not make a tool
+    "153.156.1.5": syns("153.156.1.5", 39, ports=[5555], **NOOPT)
+    + syns("153.156.1.5", 1, ports=[5555], masscan_cnt=1, **NOOPT),
     # rule 5: tool fingerprints (even on IoT ports)
     "133.1.1.1": syns("133.1.1.1", 40, ports=[23], masscan_cnt=1, **NOOPT),
     "133.1.1.2": syns("133.1.1.2", 30, ports=[443], zmap_cnt=1, tcp_synlen=24),
@@ -115,6 +118,7 @@ def test_iot_unknown(detected: Any) -> None:
     assert (host["classification"], host["family"]) == ("infected", "iot-unknown")
     assert 0.6 <= host["confidence"] < _host(detected, "126.1.1.1")["confidence"]
     assert host["isp"] == "ntt-com"
+    assert _cls(detected, "153.156.1.5") == ("infected", "iot-unknown")
     for ip in ("153.156.1.2", "153.156.1.3", "153.156.1.4"):  # options / TTL 128 / too few
         assert _cls(detected, ip)[0] != "infected", ip
 

@@ -25,8 +25,9 @@ Rules are checked in this order; the first that holds decides (all thresholds ar
 5. ``scanner``/``masscan`` or ``zmap`` — at least ``tool_min_percent`` % of packets carry a
    scanning tool's fingerprint. ZMap >= 4.1 randomises the IP ID, so it falls to rule 7.
    Confidence 0.9.
-6. ``infected``/``iot-unknown`` — no tool fingerprint, >= ``iot_min_packets`` SYNs to IoT ports
-   (``iot_ports``) without TCP options and with initial TTL 64 (bot-like raw-socket headers),
+6. ``infected``/``iot-unknown`` — not a tool by rule 5 (a stray Masscan match is expected: its
+   16-bit IP ID test matches one packet in 65,536 by chance), >= ``iot_min_packets`` SYNs to IoT
+   ports (``iot_ports``) without TCP options and with initial TTL 64 (bot-like raw-socket headers),
    reaching >= ``iot_min_destinations`` darknet addresses, and these SYNs are at least half the
    source's packets. Confidence 0.6-0.9, growing with the evidence; always below ``mirai``.
 7. ``scanner``/``unknown`` — >= ``scanner_min_destinations`` distinct destinations without the
@@ -84,7 +85,7 @@ def classify(
     is_iot = (
         (f["iot_syn"] >= settings.iot_min_packets)
         & (f["iot_dsts"] >= settings.iot_min_destinations)
-        & (tools == 0)
+        & ~is_tool
         & (f["iot_syn"] * 2 >= packets)
     )
     is_scanner = f["destinations"] >= settings.scanner_min_destinations
