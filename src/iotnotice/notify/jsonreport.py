@@ -23,6 +23,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _src_port(case: Case) -> int | None:
+    # Mirai keeps one source port per bot; behind CGNAT it is what identifies the subscriber.
+    value = (case.evidence or {}).get("src_port")
+    return value if isinstance(value, int) and 0 < value < 65536 else None
+
+
 def json_filename(day: str, isp_slug: str) -> str:
     return f"{day}-iotnotice-{isp_slug}.json"
 
@@ -38,6 +44,7 @@ def case_record(case: Case, reason: str = "") -> dict[str, Any]:
         "first_seen": _iso(case.first_seen),
         "last_seen": _iso(case.last_seen),
         "packets": case.packets,
+        "src_port": _src_port(case),
         "ports": [f"{p}/{proto}" for p, proto in parse_ports(case.ports)],
         "asn": case.asn,
         "country": case.country,
