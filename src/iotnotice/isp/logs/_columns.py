@@ -62,7 +62,14 @@ def read_lines(path: Path) -> pa.LargeStringArray:
     Newlines are found with numpy and the line offsets handed to Arrow directly, so string
     kernels (RE2 regexes, prefix tests, slices) then run over every line in C++.
     """
-    data = read_text(path).encode()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data.decode("utf-8")  # Arrow string kernels need valid UTF-8
+    except UnicodeDecodeError:
+        data = data.decode("utf-8", errors="replace").encode()
     ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
     if data and not data.endswith(b"\n"):
         ends = np.append(ends, len(data))

@@ -71,7 +71,7 @@ def parse_cgnat_log(path: Path) -> pa.Table:
     end = iso_to_epoch(cols["end"], path, "end", first_line=2)
     subscriber = pc.utf8_trim_whitespace(cols["subscriber"])
     inside = ipv4_to_u32(pc.utf8_trim_whitespace(cols["inside_ip"]), path, "inside_ip", 2)
-    orphan = (subscriber.to_numpy(zero_copy_only=False) == "") & (inside == 0)
+    orphan = pc.equal(subscriber, "").to_numpy(zero_copy_only=False) & (inside == 0)
     if orphan.any():
         raise InputError(path, f"line {int(np.argmax(orphan)) + 2}: needs inside_ip or subscriber")
     n = table.num_rows
@@ -84,8 +84,8 @@ def parse_cgnat_log(path: Path) -> pa.Table:
             hi,
             subscriber,
             inside,
-            np.full(n, "cgnat", dtype=object),
-            np.full(n, "", dtype=object),
+            pa.repeat("cgnat", n),
+            pa.repeat("", n),
         ],
         schema=INTERVAL_SCHEMA,
     )

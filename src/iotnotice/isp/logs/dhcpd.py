@@ -93,8 +93,8 @@ def parse_dhcpd_leases(path: Path) -> pa.Table:
     subscriber = field("option agent.remote-id")
     for fallback in (field("option agent.circuit-id"), mac, field("uid")):
         subscriber = pc.if_else(pc.equal(subscriber, ""), fallback, subscriber)
-    state = field("binding state").to_numpy(zero_copy_only=False)
-    keep = (subscriber.to_numpy(zero_copy_only=False) != "") & (state != "abandoned")
+    abandoned = pc.equal(field("binding state"), "abandoned").to_numpy(zero_copy_only=False)
+    keep = pc.not_equal(subscriber, "").to_numpy(zero_copy_only=False) & ~abandoned
     start, end = _times(field("starts"), path, "starts"), _times(field("ends"), path, "ends")
     count = int(keep.sum())
     address = pc.cast(pc.struct_field(ips, "ip"), pa.string())
@@ -107,7 +107,7 @@ def parse_dhcpd_leases(path: Path) -> pa.Table:
             np.full(count, -1, np.int32),
             subscriber.filter(pa.array(keep)),
             np.zeros(count, np.uint32),
-            np.full(count, "dhcpd", dtype=object),
+            pa.repeat("dhcpd", count),
             field("client-hostname").filter(pa.array(keep)),
         ],
         schema=INTERVAL_SCHEMA,

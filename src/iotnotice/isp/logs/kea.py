@@ -59,7 +59,7 @@ def parse_kea_leases(path: Path) -> pa.Table:
     state = _int(pc.if_else(pc.equal(cols["state"], ""), "0", cols["state"]), path, "state")
     mac = pc.utf8_lower(cols["hwaddr"])
     subscriber = pc.if_else(pc.equal(mac, ""), cols["client_id"], mac)
-    keep = (subscriber.to_numpy(zero_copy_only=False) != "") & (state != 1)
+    keep = pc.not_equal(subscriber, "").to_numpy(zero_copy_only=False) & (state != 1)
     ip = ipv4_to_u32(cols["address"], path, "address", first_line=2)
     count = int(keep.sum())
     return pa.table(
@@ -71,7 +71,7 @@ def parse_kea_leases(path: Path) -> pa.Table:
             np.full(count, -1, np.int32),
             subscriber.filter(pa.array(keep)),
             np.zeros(count, np.uint32),
-            np.full(count, "kea", dtype=object),
+            pa.repeat("kea", count),
             cols["hostname"].filter(pa.array(keep)),
         ],
         schema=INTERVAL_SCHEMA,

@@ -118,9 +118,9 @@ def parse_radius_detail(path: Path) -> pa.Table:
     status_text = attr("Acct-Status-Type")
     for word, code in STATUS.items():
         status[pc.equal(status_text, word).to_numpy(zero_copy_only=False)] = code
-    event = _event_times(attr("Event-Timestamp"), path)
-    stamp = _event_times(attr("Timestamp"), path)
-    t = np.where(event != END_OF_TIME, event, stamp)
+    t = _event_times(attr("Event-Timestamp"), path)
+    if (t == END_OF_TIME).any():  # radiusd's own receive time stands in for a missing one
+        t = np.where(t != END_OF_TIME, t, _event_times(attr("Timestamp"), path))
     if (t == END_OF_TIME).any():
         line = int(np.flatnonzero(starts)[np.argmax(t == END_OF_TIME)]) + 1
         raise InputError(path, f"line {line}: record has no Event-Timestamp or Timestamp")
@@ -171,7 +171,7 @@ def radius_sessions(records: pa.Table, timeout: int) -> pa.Table:
             np.full(keep.sum(), -1, np.int32),
             user[keep],
             np.zeros(keep.sum(), np.uint32),
-            np.full(keep.sum(), "radius", dtype=object),
+            pa.repeat("radius", int(keep.sum())),
             keys[keep].astype(object),
         ],
         schema=INTERVAL_SCHEMA,
