@@ -74,3 +74,15 @@ def test_form_without_csrf_token_is_refused(site: Site) -> None:
     page = site.client.post("/verify", data={"notice_id": site.genuine, "csrf": "forged"})
     assert page.status_code == 400
     assert "mirai" not in page.text
+
+
+def test_link_carried_id_is_checked_and_rate_limited_too(site: Site) -> None:
+    """GET /verify?notice_id=... answers like the form and counts against the same limit."""
+    headers = {"X-Forwarded-For": "203.0.113.50"}
+    page = site.client.get("/verify", params={"notice_id": site.genuine}, headers=headers)
+    assert JA["verify_genuine"] in page.text and INFECTED_IP not in page.text
+    codes = [
+        site.client.get("/verify", params={"notice_id": "x"}, headers=headers).status_code
+        for _ in range(5)
+    ]
+    assert codes == [200] * 4 + [429]

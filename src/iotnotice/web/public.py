@@ -50,7 +50,10 @@ def guidance(request: Request) -> HTMLResponse:
 
 
 @router.get("/verify", response_class=HTMLResponse)
-def verify_form(request: Request) -> HTMLResponse:
+def verify_form(request: Request, notice_id: str = "") -> HTMLResponse:
+    # A link such as /verify?notice_id=... checks at once (reading only, so no CSRF token).
+    if notice_id:
+        return _check(request, notice_id)
     return render(request, "verify.html", {"entered": ""})
 
 
@@ -60,16 +63,17 @@ def verify(request: Request, notice_id: str = Form(""), csrf: str = Form("")) ->
         return render(
             request, "verify.html", {"entered": notice_id, "error": "csrf_failed"}, status_code=400
         )
+    return _check(request, notice_id)
+
+
+def _check(request: Request, notice_id: str) -> HTMLResponse:
+    """Rate-limited lookup: genuine, mistyped (check symbol) or not found."""
     state = request.app.state
     who = client_address(request, state.settings.trusted_proxy_header) or "unknown"
     entered = notice_id[:64]
     if not state.verify_limiter.allow(who):
-        return render(
-            request,
-            "verify.html",
-            {"entered": entered, "error": "verify_rate_limited"},
-            status_code=429,
-        )
+        context = {"entered": entered, "error": "verify_rate_limited"}
+        return render(request, "verify.html", context, status_code=429)
     canonical = normalise(entered)
     if canonical is None:
         return render(request, "verify.html", {"entered": entered, "error": "verify_bad_check"})
