@@ -145,7 +145,8 @@ def _group(
 def _ip6_column(raw: np.ndarray, rows: np.ndarray, is6: np.ndarray) -> pa.Array:
     if not is6.any():
         return pa.nulls(len(rows), pa.binary(16))
-    data = np.where(is6[:, None], raw[rows], 0).astype(np.uint8)
+    data = np.zeros((len(rows), 16), dtype=np.uint8)
+    data[is6] = raw[rows[is6]]
     valid = pa.py_buffer(np.packbits(is6, bitorder="little"))
     return pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(16), len(rows), [valid, pa.py_buffer(data.tobytes())]

@@ -43,9 +43,11 @@ _DICTIONARY = [
 
 
 def _sorted(table: pa.Table) -> pa.Table:
-    """Rows by source, then time, then destination: long runs that compress and prune well."""
-    cols = [table.column(c).to_numpy() for c in ("dst_port", "dst_ip", "time", "src_ip")]
-    return table.take(pa.array(np.lexsort(cols)))
+    """Rows by source, then destination, then arrival: long runs that compress and prune well."""
+    src = table.column("src_ip").to_numpy().astype(np.uint64)
+    key = (src << np.uint64(32)) | table.column("dst_ip").to_numpy()
+    # One 64-bit key sorts several times faster than a multi-column lexsort.
+    return table.take(pa.array(np.argsort(key, kind="stable")))
 
 
 def write_flow_file(table: pa.Table, path: Path) -> None:
@@ -81,13 +83,21 @@ class FlowWriter:
             return
         self.rows += table.num_rows
         hours = table.column("time").to_numpy() // 3600
-        for hour in np.unique(hours):
-            part = table if hours[0] == hours[-1] == hour else table.filter(hours == hour)
-            h = int(hour)
-            self._buffers.setdefault(h, []).append(part)
-            self._buffered[h] = self._buffered.get(h, 0) + part.num_rows
-            if self._buffered[h] >= ROWS_PER_FILE:
-                self._flush(h)
+        steps = np.diff(hours)
+        if (steps < 0).any():
+            # Rows arrive in capture order, normally time-ordered; sort only when they are not.
+            order = np.argsort(hours, kind="stable")
+            table, hours = table.take(pa.array(order)), hours[order]
+            steps = np.diff(hours)
+        cuts = np.flatnonzero(steps) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(hours)], strict=True):
+            self._append(int(hours[lo]), table.slice(lo, hi - lo))
+
+    def _append(self, hour: int, part: pa.Table) -> None:
+        self._buffers.setdefault(hour, []).append(part)
+        self._buffered[hour] = self._buffered.get(hour, 0) + part.num_rows
+        if self._buffered[hour] >= ROWS_PER_FILE:
+            self._flush(hour)
 
     def _flush(self, hour: int) -> None:
         parts = self._buffers.pop(hour, [])
