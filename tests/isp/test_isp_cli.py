@@ -60,6 +60,10 @@ def test_isp_flow(files: Path, settings: Settings) -> None:
     assert "support.iotnotice.example" in landing.output
     queued = _run(settings, "isp", "status", NOTICE_A, "acknowledged", "--no-push")
     assert "1 case(s)" in queued.output
+    assert _run(settings, "isp", "note", "1", "called the customer").exit_code == 0
+    shown = _run(settings, "isp", "show", "1").output
+    assert "walled garden active" in shown and "called the customer" in shown
+    assert "to coordinator: acknowledged pending" in shown and "matched alice radius" in shown
 
 
 def test_bad_inputs_are_one_line_errors(files: Path, settings: Settings) -> None:

@@ -159,3 +159,25 @@ def test_bad_report_names_file_and_line(files: Path, name: str, text: str, messa
     (files / name).write_text(text)
     with pytest.raises(InputError, match=message):
         parse_report_file(files / name)
+
+
+def test_coordinator_json_document(files: Path, engine: Engine) -> None:
+    """The coordinator's own JSON report document imports, ports and all."""
+    doc = {
+        "format": "iotnotice-report",
+        "version": 1,
+        "cases": [
+            {
+                "notice_id": NOTICE,
+                "ip": "198.51.100.30",
+                "first_seen": "2026-11-25T09:00:00Z",
+                "last_seen": "2026-11-25T10:00:00Z",
+                "ports": ["2323/tcp", "23/tcp"],
+                "family": "mirai",
+            }
+        ],
+    }
+    (files / "doc.json").write_text(json.dumps(doc))
+    [line] = parse_report_file(files / "doc.json")
+    assert (line.notice_id, line.dst_port, line.protocol) == (NOTICE, 2323, "tcp")
+    assert line.observed_at.hour == 10

@@ -9,7 +9,14 @@ from rich.table import Table
 
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.isp.alerts import CHANNELS, render_landing, send_alerts
-from iotnotice.isp.casework import STATUSES, list_cases, load_subscribers, set_status_by_notice
+from iotnotice.isp.casework import (
+    STATUSES,
+    add_note,
+    case_detail,
+    list_cases,
+    load_subscribers,
+    set_status_by_notice,
+)
 from iotnotice.isp.coordinator import pull_reports, push_status
 from iotnotice.isp.logs import load_logs
 from iotnotice.isp.match import match_cases
@@ -116,6 +123,45 @@ def cases_cmd(app: AppContext, status: str | None, match_status: str | None) -> 
             c.status,
         )
     app.console.print(table)
+
+
+@isp_group.command("show")
+@click.argument("case_id", type=int)
+@pass_app
+def show_cmd(app: AppContext, case_id: int) -> None:
+    """One case: its match, alert history, walled-garden state, status updates and notes."""
+    d = case_detail(app.engine, case_id)
+    c = d.case
+    fields = {
+        "notice ID": c.notice_id or "-",
+        "address": c.ip + ("" if c.src_port is None else f" port {c.src_port}"),
+        "observed": f"{c.observed_at:%Y-%m-%d %H:%M:%S} UTC",
+        "report": f"{c.source_format} {c.source_file} line {c.source_line}",
+        "match": f"{c.match_status} {c.subscriber or ''} {c.match_source} {c.match_reason}",
+        "status": c.status,
+    }
+    for key, value in fields.items():
+        app.console.print(f"[bold]{key:>9}[/] {value}", highlight=False, markup=True)
+    for a in d.alerts:
+        app.console.print(f"  alert {a.created_at:%Y-%m-%d %H:%M} {a.channel} {a.state} {a.error}")
+    for q in d.quarantine:
+        app.console.print(
+            f"  walled garden {q.state} since {q.since:%Y-%m-%d %H:%M} {q.release_reason}"
+        )
+    for u in d.updates:
+        app.console.print(f"  to coordinator: {u.status} {u.state} {u.error}")
+    if c.notes:
+        app.console.print(c.notes, markup=False, highlight=False)
+
+
+@isp_group.command("note")
+@click.argument("case_id", type=int)
+@click.argument("text")
+@pass_app
+def note_cmd(app: AppContext, case_id: int, text: str) -> None:
+    """Add a note to a case (kept at the ISP)."""
+    add_note(app.engine, case_id, text)
+    app.console.print(f"note added to case {case_id}")
 
 
 @isp_group.command("alert")

@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from iotnotice.db.engine import session_scope
-from iotnotice.db.models import IspCase, IspStatusUpdate, IspSubscriber, utcnow
+from iotnotice.db.models import (
+    IspAlert,
+    IspCase,
+    IspQuarantine,
+    IspStatusUpdate,
+    IspSubscriber,
+    utcnow,
+)
 from iotnotice.errors import InputError, NotFoundError
 
 __all__ = [
     "STATUSES",
+    "CaseDetail",
+    "add_note",
+    "case_detail",
     "find_cases",
     "list_cases",
     "load_subscribers",
@@ -115,3 +126,40 @@ def load_subscribers(engine: Engine, paths: Sequence[Path]) -> int:
             for key in _DIRECTORY[1:]:
                 setattr(entry, key, row[key])
     return len(rows)
+
+
+@dataclass
+class CaseDetail:
+    """One case with its alert history, walled-garden entries and status updates."""
+
+    case: IspCase
+    alerts: list[IspAlert]
+    quarantine: list[IspQuarantine]
+    updates: list[IspStatusUpdate]
+
+
+def case_detail(engine: Engine, case_id: int) -> CaseDetail:
+    """Everything the ISP knows about one case."""
+    with session_scope(engine) as session:
+        case = session.get(IspCase, case_id)
+        if case is None:
+            raise NotFoundError(f"no ISP case {case_id}")
+        alerts = select(IspAlert).where(IspAlert.case_id == case_id).order_by(IspAlert.id)
+        held = select(IspQuarantine).where(IspQuarantine.subscriber == case.subscriber)
+        updates = select(IspStatusUpdate).where(IspStatusUpdate.notice_id == case.notice_id)
+        return CaseDetail(
+            case,
+            list(session.scalars(alerts)),
+            list(session.scalars(held.order_by(IspQuarantine.id))) if case.subscriber else [],
+            list(session.scalars(updates.order_by(IspStatusUpdate.id))) if case.notice_id else [],
+        )
+
+
+def add_note(engine: Engine, case_id: int, text: str) -> None:
+    """Append a timestamped note to a case (kept at the ISP; never sent)."""
+    with session_scope(engine) as session:
+        case = session.get(IspCase, case_id)
+        if case is None:
+            raise NotFoundError(f"no ISP case {case_id}")
+        case.notes = f"{case.notes}\n{utcnow():%Y-%m-%d %H:%M} note: {text}".strip()
+        case.updated_at = utcnow()

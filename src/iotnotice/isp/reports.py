@@ -6,7 +6,9 @@ Every report line becomes one :class:`~iotnotice.db.models.IspCase`, keyed by a 
 The JSON format is a list of objects (or an object holding one under ``reports``, ``cases`` or
 ``items``) with ``ip`` (or ``src_ip``), one of ``timestamp`` / ``last_seen`` / ``first_seen``
 (ISO 8601 or epoch seconds), and optional ``src_port`` (source port, for CGNAT), ``port`` /
-``dst_port`` (port scanned), ``family``, ``protocol``, ``notice_id``.
+``dst_port`` (port scanned; or ``ports`` as ``["23/tcp"]``), ``family``, ``protocol``,
+``notice_id``. The coordinator's own report document (``{"format": "iotnotice-report",
+"cases": [...]}``) is this format.
 """
 
 from __future__ import annotations
@@ -184,7 +186,17 @@ def _json_lines(path: Path, text: str) -> Iterator[ReportLine]:
             row.setdefault("ip", row.get("src_ip") or row.get("source_identifier"))
             row.setdefault("src_port", row.get("source_port"))
             row.setdefault("dst_port", row.get("port"))
+            _first_port(row)
             yield _line(path, n, "json", row, {})
+
+
+def _first_port(row: dict[str, Any]) -> None:
+    """iotnotice's own JSON lists ``ports`` as ``["23/tcp", ...]``: take the first."""
+    ports = row.get("ports")
+    if row.get("dst_port") is None and isinstance(ports, list) and ports:
+        port, _, proto = str(ports[0]).partition("/")
+        row["dst_port"] = port
+        row.setdefault("protocol", proto)
 
 
 def _xarf_line(path: Path, n: int, item: Mapping[str, Any]) -> ReportLine:
