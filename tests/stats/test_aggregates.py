@@ -86,7 +86,9 @@ def test_stats_command_prints_json_csv_and_table(store: Store) -> None:
     csv_out = runner.invoke(cli, [*base, "--by", "month", "--format", "csv"])
     assert csv_out.output.splitlines()[0].startswith("period,packets,monitored_addresses")
     assert len(csv_out.output.splitlines()) == 1 + 3
-    table = runner.invoke(cli, [*base, "--rebuild-aggregates"])
+    plot = store.settings.data_path / "packets.png"
+    table = runner.invoke(cli, [*base, "--rebuild-aggregates", "--plot", str(plot)])
+    assert plot.read_bytes().startswith(b"\x89PNG")
     assert table.exit_code == 0 and "Darknet statistics per year" in table.output
     assert runner.invoke(cli, [*base, "--by", "week"]).exit_code != 0
 

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from iotnotice.cli.context import AppContext, pass_app
+from iotnotice.errors import IotnoticeError
 from iotnotice.stats import rebuild_aggregates, statistics
 
 __all__ = ["commands", "report_cmd", "stats_cmd"]
@@ -66,9 +67,20 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 @click.option(
     "--rebuild-aggregates", is_flag=True, help="Recompute the daily aggregates from the flow store."
 )
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also draw packets per period to this .svg or .png file.",
+)
 @pass_app
 def stats_cmd(
-    app: AppContext, by: str, fmt: str, sensor: str | None, rebuild_aggregates: bool
+    app: AppContext,
+    by: str,
+    fmt: str,
+    sensor: str | None,
+    rebuild_aggregates: bool,
+    plot: Path | None,
 ) -> None:
     """Packets, monitored addresses and packets per address per period (NICTER style)."""
     if rebuild_aggregates:
@@ -80,6 +92,18 @@ def stats_cmd(
         click.echo(_csv(rows), nl=False)
     else:
         app.console.print(_table(rows, by))
+    if plot is not None:
+        _plot(app, rows, by, plot)
+
+
+def _plot(app: AppContext, rows: list[dict[str, Any]], by: str, path: Path) -> None:
+    from iotnotice.stats.plots import line_figure, save_figure
+
+    if path.suffix.lower() not in (".svg", ".png"):
+        raise IotnoticeError(f"{path}: plots are written as .svg or .png")
+    points = [(r["period"], float(r["packets"])) for r in rows]
+    save_figure(line_figure(f"Packets per {by}", points, "packets"), path)
+    app.err.print(f"plot written to {path}")
 
 
 def _rebuild(app: AppContext) -> None:
