@@ -183,6 +183,19 @@ def _dotted(ips: np.ndarray) -> pa.Array:
 
 
 def _iso(us: np.ndarray, missing: np.ndarray) -> pa.Array:
-    """ISO 8601 UTC strings with microseconds; null where a source sent nothing."""
-    stamps = pa.array(np.where(missing, 0, us), type=pa.timestamp("us"), mask=missing)
-    return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 UTC strings with microseconds ('2026-01-05T00:11:42.462707Z'); null if missing."""
+    us = np.where(missing, 0, us)
+    day, rest = np.divmod(us, 86_400_000_000)
+    days, inverse = np.unique(day, return_inverse=True)
+    names = [str(d) for d in days.astype("datetime64[D]")]
+    parts: list[pa.Array | str] = [_strings(inverse, [f"{d}T" for d in names])]
+    for unit, width, sep in ((3_600_000_000, 2, ":"), (60_000_000, 2, ":"), (1_000_000, 2, ".")):
+        value, rest = np.divmod(rest, unit)
+        parts += [_padded(value, width), sep]
+    parts += [_padded(rest, 6), "Z"]
+    text = pc.binary_join_element_wise(*parts, "")
+    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
+
+
+def _padded(values: np.ndarray, width: int) -> pa.Array:
+    return pc.utf8_lpad(pa.array(values).cast(pa.string()), width=width, padding="0")

@@ -46,7 +46,7 @@ DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 # useful as samples. --hours derives the packet count from it, --packets the duration.
 PACKETS_PER_ADDRESS_SECOND = 1.0
 MIN_DURATION_S = 3600.0
-DEFAULT_CHUNK = 1_000_000
+DEFAULT_CHUNK = 262_144
 _SECOND = 1_000_000
 
 
