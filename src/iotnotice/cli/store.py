@@ -22,6 +22,7 @@ from rich.table import Table
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.store.ingest import IngestResult, ingest_files
 from iotnotice.store.sensors import add_sensor, get_sensor, list_sensors
+from iotnotice.store.watch import watch
 
 __all__ = ["commands", "ingest_cmd", "sensor_group"]
 
@@ -98,14 +99,67 @@ def _line(r: IngestResult) -> str:
     return f"{r.status:<9} {r.path}: {counts}"
 
 
+def _print(app: AppContext, r: IngestResult) -> bool:
+    """Print one result line; True when the file failed or was damaged."""
+    if r.status in ("failed", "damaged"):
+        app.fail(_line(r))
+        return True
+    app.console.print(_line(r), highlight=False, soft_wrap=True)
+    return False
+
+
+def _watch(
+    app: AppContext, directory: Path, sensor: str | None, interval: float, settle: float
+) -> None:
+    app.console.print(f"watching {directory} (Ctrl-C to stop)", highlight=False)
+    try:
+        watch(
+            app.settings,
+            app.engine,
+            directory,
+            sensor,
+            interval=interval,
+            settle=settle,
+            on_result=lambda r: _print(app, r),
+        )
+    except KeyboardInterrupt:
+        app.console.print("stopped", highlight=False)
+
+
 @click.command("ingest")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--sensor", default=None, help="Sensor the captures come from (default: 'default').")
+@click.option(
+    "--watch",
+    "watch_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Follow a directory that tcpdump -G / dumpcap -b rotate into; ingest each completed file.",
+)
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between --watch polls.")
+@click.option(
+    "--settle",
+    default=30.0,
+    show_default=True,
+    help="With --watch: seconds a newest file must stay unchanged to count as complete.",
+)
 @pass_app
-def ingest_cmd(app: AppContext, files: tuple[Path, ...], sensor: str | None) -> None:
+def ingest_cmd(
+    app: AppContext,
+    files: tuple[Path, ...],
+    sensor: str | None,
+    watch_dir: Path | None,
+    interval: float,
+    settle: float,
+) -> None:
     """Decode capture FILEs (pcap/pcapng, optionally compressed) into the flow store."""
     if sensor:
         get_sensor(app.engine, sensor)
+    if watch_dir is not None:
+        _watch(app, watch_dir, sensor, interval, settle)
+        return
+    if not files:
+        raise click.UsageError("give capture FILEs, or --watch DIR")
     paths = list(files)
     with _progress(app, paths) as bar:
         tasks: dict[Path, object] = {}
@@ -118,15 +172,8 @@ def ingest_cmd(app: AppContext, files: tuple[Path, ...], sensor: str | None) -> 
             bar.update(tasks[path], completed=done)  # type: ignore[arg-type]
 
         results = ingest_files(app.settings, app.engine, paths, sensor, report)
-    bad = False
-    for r in results:
-        line = _line(r)
-        if r.status in ("failed", "damaged"):
-            bad = True
-            app.fail(line)
-        else:
-            app.console.print(line, highlight=False, soft_wrap=True)
-    if bad:
+    bad = [_print(app, r) for r in results]
+    if any(bad):
         sys.exit(1)
 
 
