@@ -10,12 +10,14 @@ from typing import Any
 
 import click
 from rich.table import Table
+from sqlalchemy import Engine
 
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.errors import IotnoticeError
+from iotnotice.settings import Settings
 from iotnotice.stats import rebuild_aggregates, statistics
 
-__all__ = ["commands", "report_cmd", "stats_cmd"]
+__all__ = ["commands", "report_cmd", "statistics_table", "stats_cmd"]
 
 _COLUMNS = (
     ("period", "Period"),
@@ -42,6 +44,13 @@ def _table(rows: list[dict[str, Any]], by: str) -> Table:
     for row in rows:
         table.add_row(*(_cell(key, row[key]) for key, _ in _COLUMNS))
     return table
+
+
+def statistics_table(
+    settings: Settings, engine: Engine, by: str = "year", sensor: str | None = None
+) -> Table:
+    """The NICTER-style statistics as a rich table (used by ``stats`` and ``demo``)."""
+    return _table(statistics(settings, engine, by, sensor=sensor), by)
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:

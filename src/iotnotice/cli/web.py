@@ -17,15 +17,12 @@ __all__ = ["commands", "operator_add_cmd", "serve_cmd"]
 @pass_app
 def serve_cmd(app: AppContext, host: str | None, port: int | None) -> None:
     """Serve the support site and operator console until Ctrl-C."""
-    import uvicorn
-
-    from iotnotice.web import create_app
+    from iotnotice.web.serve import serve
 
     host = host or str(app.settings.web_host)
     port = port or int(app.settings.web_port)
-    web = create_app(app.settings)
     app.console.print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    serve(app.settings, host, port)
 
 
 @click.command("operator-add")
