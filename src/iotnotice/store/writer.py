@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 __all__ = ["FlowWriter", "write_flow_file"]
 
 # Rows per file and per row group: large groups compress best and DuckDB scans them in parallel.
-ROWS_PER_FILE = 8_000_000
+ROWS_PER_FILE = 4_000_000
 ROW_GROUP_ROWS = 1_000_000
 # Low-cardinality columns dictionary-encode well; addresses and counters do better plain + zstd.
 _DICTIONARY = [
@@ -92,6 +92,11 @@ class FlowWriter:
         cuts = np.flatnonzero(steps) + 1
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(hours)], strict=True):
             self._append(int(hours[lo]), table.slice(lo, hi - lo))
+        # Captures run forward in time: an hour before the newest one is finished, so write it
+        # now and keep memory bounded by about one hour's rows, whatever the file's length.
+        latest = int(hours[-1])
+        for hour in [h for h in self._buffers if h < latest]:
+            self._flush(hour)
 
     def _append(self, hour: int, part: pa.Table) -> None:
         self._buffers.setdefault(hour, []).append(part)
