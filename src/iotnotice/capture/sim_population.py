@@ -179,6 +179,8 @@ _SERVERS = ((64, 0.5), (128, 0.3), (255, 0.2))
 
 # Shares add up to 1. Means give ~1 source per 40 packets for bots at small sizes; caps bound
 # the source table (and the truth file) for 100M-packet runs, where sources just send more.
+# Floors: iot-unknown bots send >= 25 SYNs (detect's iot_min_packets is 20); untagged scanners
+# (nmap, sweeps) send enough to reach > 100 addresses of a /24 (scanner_min_destinations).
 POPULATIONS: tuple[Population, ...] = (
     _pop("mirai", "infected", "mirai", "mirai", 0.40, 40, 1, (25, 100_000), _ACCESS, "persistent",
          _T64, (Variant("telnet", ("mirai-telnet",)),), sigma=1.1),
@@ -195,9 +197,9 @@ POPULATIONS: tuple[Population, ...] = (
          (Variant("single-port", _SINGLE, 0.7), Variant("multi-port", ("wide-tcp",), 0.3))),
     _pop("zmap", "scanner", "zmap", "zmap", 0.04, 1500, 100, (2, 300), _HOSTING, "session", _T255,
          (Variant("legacy", _SINGLE),)),
-    _pop("nmap", "scanner", "nmap", "nmap", 0.02, 1000, 100, (1, 300), _MIXED, "session", _T64,
+    _pop("nmap", "scanner", "nmap", "nmap", 0.02, 1000, 200, (1, 300), _MIXED, "session", _T64,
          (Variant("syn-scan", ("wide-tcp",)),)),
-    _pop("sweep", "scanner", "icmp-sweep", "sweep", 0.02, 300, 50, (1, 300), _MIXED, "short",
+    _pop("sweep", "scanner", "icmp-sweep", "sweep", 0.02, 400, 150, (1, 300), _MIXED, "short",
          ((64, 0.5), (255, 0.5)), (Variant("echo", ("udp",)),)),
     _pop("research", "research", "research", "research", 0.08, 500, 50, (3, 1_000),
          (("research", 1.0),), "full", ((64, 0.7), (255, 0.3)),
