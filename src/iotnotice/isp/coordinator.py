@@ -23,10 +23,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 from sqlalchemy import Engine, select
 
 from iotnotice.db.engine import session_scope
@@ -34,6 +33,9 @@ from iotnotice.db.models import IspState, IspStatusUpdate, utcnow
 from iotnotice.errors import ConfigError, DeliveryError
 from iotnotice.isp.reports import ImportSummary, import_reports
 from iotnotice.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["API_PATHS", "WIRE_STATUS", "PullSummary", "PushSummary", "pull_reports", "push_status"]
 
@@ -55,13 +57,22 @@ _CURSOR = "pull_last_report_id"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def _httpx() -> Any:
+    """httpx, imported on first use: the rest of iotnotice runs without it."""
+    try:
+        import httpx
+    except ImportError:
+        raise ConfigError("the coordinator client needs httpx: pip install 'httpx>=0.27'") from None
+    return httpx
+
+
 def _client(settings: Settings) -> httpx.Client:
     base = str(settings.isp_coordinator_url).rstrip("/")
     if not base:
         raise ConfigError("isp_coordinator_url is not set")
     if not settings.isp_coordinator_token:
         raise ConfigError("isp_coordinator_token is not set")
-    return httpx.Client(
+    return _httpx().Client(
         base_url=base,
         headers={"Authorization": f"Bearer {settings.isp_coordinator_token}"},
         timeout=float(settings.isp_coordinator_timeout),
@@ -72,7 +83,7 @@ def _client(settings: Settings) -> httpx.Client:
 def _get(client: httpx.Client, path: str) -> httpx.Response:
     try:
         response = client.get(path)
-    except httpx.HTTPError as exc:
+    except _httpx().HTTPError as exc:
         raise DeliveryError(f"coordinator {client.base_url}{path}: {exc}") from None
     if response.status_code != 200:
         raise DeliveryError(f"coordinator {path}: HTTP {response.status_code}")
@@ -172,7 +183,7 @@ def push_status(settings: Settings, engine: Engine) -> PushSummary:
                 error = "" if code == 200 else f"HTTP {code}: {response.text[:200]}"
                 # A refusal (unknown notice, illegal transition) will not change on a retry.
                 final = 400 <= code < 500 and code not in (408, 429)
-            except httpx.HTTPError as exc:
+            except _httpx().HTTPError as exc:
                 error, final = str(exc) or exc.__class__.__name__, False
             update.state = ("rejected" if final else "failed") if error else "sent"
             update.error = error

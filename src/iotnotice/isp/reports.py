@@ -30,7 +30,7 @@ from iotnotice.db.engine import session_scope
 from iotnotice.db.models import IspCase, utcnow
 from iotnotice.errors import InputError
 
-__all__ = ["ImportSummary", "ReportLine", "import_reports", "parse_report_file"]
+__all__ = ["ImportSummary", "ReportLine", "import_reports", "parse_report_file", "store_lines"]
 
 _NOTICE = re.compile(
     r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-Z*~$=U])\b"
