@@ -8,7 +8,8 @@ prefixes, aggregate flow tuples, and commit the Parquet files and the manifest r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine, select
 
-from iotnotice.capture.reader import read_chunks
+from iotnotice.capture.reader import PacketChunk, read_chunks
 from iotnotice.db import session_scope
 from iotnotice.db.models import IngestFile, utcnow
 from iotnotice.errors import InputError
@@ -108,6 +109,19 @@ def _claim(engine: Engine, path: Path, sha: str, info: SensorInfo) -> int | Inge
         return row.id
 
 
+def _prefetched(chunks: Iterator[PacketChunk]) -> Iterator[PacketChunk]:
+    """The same chunks, the next one decoded in a thread while the caller works on this one.
+
+    The decode kernel releases the GIL, so on two cores decoding overlaps aggregation and the
+    Parquet write. An InputError after the last good chunk is raised here, in order.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
+        pending = pool.submit(next, chunks, None)
+        while (chunk := pending.result()) is not None:
+            pending = pool.submit(next, chunks, None)
+            yield chunk
+
+
 def _decode_into(
     settings: Settings,
     path: Path,
@@ -120,7 +134,7 @@ def _decode_into(
     total = path.stat().st_size
     done = 0
     interval = int(settings.flow_interval)
-    for chunk in read_chunks(path, int(settings.chunk_packets)):
+    for chunk in _prefetched(read_chunks(path, int(settings.chunk_packets))):
         counts.frames += chunk.frames
         counts.non_ip += chunk.non_ip
         if len(chunk):
