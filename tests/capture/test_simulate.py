@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from iotnotice.capture.simulate import TRUTH_COLUMNS, SimulationResult, simulate
 from iotnotice.cli import cli
 from iotnotice.cli.commands import register
+from iotnotice.errors import ConfigError
 
 DARKNET = ipaddress.IPv4Network("203.0.113.0/24")
 RANGES = Path(__file__).resolve().parents[2] / "src/iotnotice/capture/data/source_ranges.csv"
@@ -381,3 +382,17 @@ def test_cli_writes_files_and_rejects_bad_prefixes(tmp_path: Path) -> None:
     bad = runner.invoke(cli, [*args, "--packets", "2000", "--darknet", "300.1.2.0/24"])
     assert bad.exit_code == 1
     assert "300.1.2.0/24" in bad.output and "Traceback" not in bad.output
+
+
+def test_impossible_requests_are_config_errors(tmp_path: Path) -> None:
+    """No packets, a negative period, an hour of a /8, or no room for sources: ConfigError."""
+    out, truth = tmp_path / "x.pcap", tmp_path / "x.csv"
+    for kwargs in (
+        {"packets": 0},
+        {"hours": -1.0},
+        {"hours": 1.0, "darknet": ["10.0.0.0/8"]},
+        {"packets": 100, "darknet": ["0.0.0.0/0"]},
+    ):
+        with pytest.raises(ConfigError):
+            simulate(out, truth, **kwargs)  # type: ignore[arg-type]
+        assert not out.exists()

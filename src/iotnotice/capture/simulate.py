@@ -46,6 +46,7 @@ DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 # useful as samples. --hours derives the packet count from it, --packets the duration.
 PACKETS_PER_ADDRESS_SECOND = 1.0
 MIN_DURATION_S = 3600.0
+MAX_DERIVED_PACKETS = 2_000_000_000  # --hours alone on a huge darknet is almost surely a mistake
 DEFAULT_CHUNK = 262_144
 _SECOND = 1_000_000
 
@@ -83,6 +84,11 @@ def _size(packets: int | None, hours: float | None, addresses: int) -> tuple[int
     if packets is None:
         seconds = 3600.0 if hours is None else hours * 3600
         packets = max(1, round(rate * seconds))
+        if packets > MAX_DERIVED_PACKETS:
+            raise ConfigError(
+                f"{seconds / 3600:g} hours over {addresses:,} addresses would be {packets:,} "
+                "packets; give --packets as well"
+            )
     elif hours is None:
         seconds = max(MIN_DURATION_S, packets / rate)
     else:
