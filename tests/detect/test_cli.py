@@ -49,6 +49,7 @@ def test_detect_hosts_explain(tmp_path: Path) -> None:
     explained = json.loads(_run(tmp_path, "explain", "126.1.1.1").output)
     assert explained["evidence"]["counts"]["mirai_cnt"] == 5
     assert explained["evidence"]["sample"]["dst_port"] == 23
+    assert explained["first_seen"].endswith("+00:00")
 
 
 def test_explain_unknown_and_bad_ip(tmp_path: Path) -> None:

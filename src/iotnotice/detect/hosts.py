@@ -6,6 +6,7 @@ import csv
 import io
 import ipaddress
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -34,14 +35,19 @@ HOST_COLUMNS = (
 )
 
 
+def _utc(value: datetime) -> str:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
 def _row(host: DetectedHost) -> dict[str, Any]:
     return {
         "ip": host.ip,
         "classification": host.classification,
         "family": host.family,
         "confidence": round(host.confidence, 4),
-        "first_seen": host.first_seen.isoformat(),
-        "last_seen": host.last_seen.isoformat(),
+        "first_seen": _utc(host.first_seen),
+        "last_seen": _utc(host.last_seen),
         "packets": host.packets,
         "ports": host.ports,
         "asn": host.asn,
@@ -73,7 +79,7 @@ def get_host(engine: Engine, ip: str) -> dict[str, Any]:
             raise NotFoundError(f"{text}: not among the detected hosts (run 'iotnotice detect')")
         row = _row(host)
         row["evidence"] = host.evidence
-        row["detected_at"] = host.detected_at.isoformat()
+        row["detected_at"] = _utc(host.detected_at)
     return row
 
 
