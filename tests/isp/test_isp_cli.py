@@ -58,8 +58,8 @@ def test_isp_flow(files: Path, settings: Settings) -> None:
     assert '"alice"' in radius.output and "Filter-Id" in radius.output
     landing = _run(settings, "isp", "quarantine", "landing", "--lang", "en")
     assert "support.iotnotice.example" in landing.output
-    queued = _run(settings, "isp", "status", NOTICE_A, "acknowledged", "--no-push")
-    assert "1 case(s)" in queued.output
+    queued = _run(settings, "isp", "status", NOTICE_A, "acknowledged")
+    assert "1 case(s)" in queued.output and "update queued" in queued.output
     assert _run(settings, "isp", "note", "1", "called the customer").exit_code == 0
     shown = _run(settings, "isp", "show", "1").output
     assert "walled garden active" in shown and "called the customer" in shown

@@ -251,8 +251,10 @@ def status_cmd(app: AppContext, notice_id: str, status: str, note: str, no_push:
     """Set a notice's status and report it to the coordinator."""
     count = set_status_by_notice(app.engine, notice_id, status, note)
     app.console.print(f"{count} case(s) of {notice_id.upper()} now {status}")
-    if not no_push:
-        _push(app)
+    if no_push or not app.settings.isp_coordinator_url:
+        app.console.print("update queued; send it with 'iotnotice isp push'")
+        return
+    _push(app)
 
 
 @isp_group.command("push")
