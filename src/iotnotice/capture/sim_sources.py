@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from iotnotice.capture import pcapwrite as pw
 from iotnotice.capture.sim_population import KIND, POPULATIONS, PORTSETS, VARIANT_KIND, Population
 from iotnotice.capture.sim_ranges import HINTS, AddressSpace, SourceRanges
 from iotnotice.errors import ConfigError
@@ -185,13 +186,14 @@ def _kind_details(
     src.window[synack] = _pick(rng, (29200, 64240, 65535, 8192, 14600), len(synack))
     src.window[where("rst")] = 0
     research = where("research")
-    src.layout[research] = np.where(rng.random(len(research)) < 0.6, 2, 0)  # tcp-mss or tcp
+    src.layout[research] = np.where(rng.random(len(research)) < 0.6, pw.TCP_MSS, pw.TCP_PLAIN)
     stacks = where("os", "misrouted")
     linux = src.origin_ttl[stacks] == 64
-    src.layout[stacks] = np.where(linux, 3, 4)  # tcp-linux / tcp-windows
+    src.layout[stacks] = np.where(linux, pw.TCP_LINUX, pw.TCP_WINDOWS)
     src.window[stacks] = np.where(linux & (rng.random(len(stacks)) < 0.5), 29200, 64240)
-    low = np.where(linux, 32768, 49152)
-    src.sport[stacks] = low + (rng.random(len(stacks)) * (61000 - low)).astype(np.int64)
+    # Ephemeral port ranges: Linux 32768-60999, Windows 49152-65535.
+    low, high = np.where(linux, 32768, 49152), np.where(linux, 61000, 65536)
+    src.sport[stacks] = low + (rng.random(len(stacks)) * (high - low)).astype(np.int64)
     src.dport[stacks] = PORTSETS.sample(rng, src.portset[stacks])
     fixed = where("os", "ping")
     src.dst[fixed] = darknet.sample(rng, len(fixed))
