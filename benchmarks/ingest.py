@@ -20,28 +20,38 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).with_name("iotnotice")
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
+@dataclass
+class Run:
+    """Wall-clock and CPU seconds of one measurement (CPU time is robust on a shared machine)."""
+
+    wall: float
+    cpu: float
+    out: object = None
+    rss: int = 0
+
+
+def timed(fn: Callable[[], object]) -> Run:
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return time.perf_counter() - start, out
+    return Run(time.perf_counter() - start, time.process_time() - cpu, out)
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
-    """(seconds, exit status, peak RSS in bytes) of one child process."""
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> Run:
+    """Wall and CPU seconds and peak RSS of one child process; exits if it fails."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    if proc.stderr is not None:
-        err = proc.stderr.read().decode()
-        if status:
-            print(err, file=sys.stderr)
-    return elapsed, os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024
+    err = proc.stderr.read().decode() if proc.stderr is not None else ""
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"{cmd[0]} failed: {err}")
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, None, usage.ru_maxrss * 1024)
 
 
 def generate(pcap: Path, packets: int) -> None:
@@ -102,14 +112,15 @@ def main() -> None:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     pcap = args.workdir / f"sim-{args.packets}.pcap"
-    t_gen, _ = timed(lambda: generate(pcap, args.packets))
+    gen = timed(lambda: generate(pcap, args.packets))
     size = pcap.stat().st_size
-    print(f"capture: {pcap} ({size / 1e6:.0f} MB, generated/reused in {t_gen:.1f} s)")
+    print(f"capture: {pcap} ({size / 1e6:.0f} MB, generated/reused in {gen.wall:.1f} s)")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     # Warm the page cache and numba's compiled-kernel cache so every reader starts alike.
     warm(pcap)
-    t_dec, n = timed(lambda: decode_only(pcap, args.chunk))
-    packets = int(n)  # type: ignore[call-overload]
+    dec = timed(lambda: decode_only(pcap, args.chunk))
+    packets = int(dec.out)  # type: ignore[call-overload]
 
     data = args.workdir / "data"
     shutil.rmtree(data, ignore_errors=True)
@@ -118,33 +129,36 @@ def main() -> None:
         "IOTNOTICE_DATA_DIR": str(data),
         "IOTNOTICE_CHUNK_PACKETS": str(args.chunk),
     }
-    t_ing, code, rss = run_measured([str(BIN), "ingest", str(pcap)], env)
-    if code:
-        sys.exit(f"ingest failed with status {code}")
+    ing = run_measured([str(BIN), "ingest", str(pcap)], env)
     stored = sum(p.stat().st_size for p in (data / "flows").rglob("*.parquet"))
+    startup = run_measured([str(BIN), "sensor", "list"], env)
 
-    t_tcpdump = float("nan")
+    runs = {"iotnotice ingest (end to end)": (ing, packets)}
+    runs["decode kernel alone (read_chunks)"] = (dec, packets)
     if shutil.which("tcpdump"):
-        t_tcpdump, _, _ = run_measured(["tcpdump", "-r", str(pcap), "-w", "/dev/null"])
-    t_dpkt, m = timed(lambda: dpkt_loop(pcap, args.dpkt_packets))
+        runs["tcpdump -r FILE -w /dev/null"] = (
+            run_measured(["tcpdump", "-r", str(pcap), "-w", "/dev/null"]),
+            packets,
+        )
+    dp = timed(lambda: dpkt_loop(pcap, args.dpkt_packets))
+    runs["dpkt loop counting per source"] = (dp, int(dp.out))  # type: ignore[call-overload]
 
-    rate = {
-        "iotnotice ingest (end to end)": packets / t_ing,
-        "decode kernel alone (read_chunks)": packets / t_dec,
-        "tcpdump -r FILE -w /dev/null": packets / t_tcpdump,
-        f"dpkt loop, per-source count ({m:,} pkts)": int(m) / t_dpkt,  # type: ignore[call-overload]
-    }
     print(f"packets: {packets:,}")
-    for name, pps in rate.items():
-        print(f"  {name:<44} {pps / 1e6:8.2f} M packets/s")
-    base = rate["tcpdump -r FILE -w /dev/null"]
-    dpkt_rate = list(rate.values())[3]
+    print(f"  {'':<40} {'wall Mpkt/s':>12} {'CPU Mpkt/s':>12}")
+    for name, (run, n) in runs.items():
+        print(f"  {name:<40} {n / run.wall / 1e6:12.2f} {n / run.cpu / 1e6:12.2f}")
     print(
-        f"  ingest / tcpdump: {rate['iotnotice ingest (end to end)'] / base:.2f}x, "
-        f"ingest / dpkt: {rate['iotnotice ingest (end to end)'] / dpkt_rate:.1f}x"
+        f"  (CLI start-up alone, 'iotnotice sensor list': {startup.wall:.1f} s wall, "
+        f"{startup.cpu:.1f} s CPU; included in the end-to-end figure)"
     )
+    e2e = packets / ing.cpu
+    for name in ("tcpdump -r FILE -w /dev/null", "dpkt loop counting per source"):
+        if name in runs:
+            run, n = runs[name]
+            print(f"  ingest vs {name.split()[0]} (CPU): {e2e / (n / run.cpu):.2f}x")
     print(f"stored: {stored:,} bytes = {stored / packets:.2f} bytes/packet")
-    print(f"ingest peak RSS: {rss / 2**20:.0f} MiB")
+    print(f"ingest peak RSS: {ing.rss / 2**20:.0f} MiB")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

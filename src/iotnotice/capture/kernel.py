@@ -167,7 +167,8 @@ def _l4(
     return sport, dport, flags, hlen, win, seq, quirk
 
 
-@njit(cache=True)
+# Inlined into the walkers: a call would copy the 17 array structs of ``cols`` per packet.
+@njit(cache=True, inline="always")
 def decode_frame(
     b: np.ndarray, off: int, end: int, linktype: int, ts: int, i: int, cols: tuple
 ) -> bool:
