@@ -21,6 +21,7 @@ from iotnotice.stats import (
     update_daily_aggregates,
 )
 from iotnotice.stats.aggregates import aggregates_path
+from iotnotice.stats.monthsets import month_sets_fresh, refresh_month_sets
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -107,3 +108,24 @@ def test_report_is_one_self_contained_html_file(store: Store, tmp_path) -> None:
     assert html.count("<svg") >= 3
     # Only in-document references (matplotlib's "#id" links); nothing fetched from elsewhere.
     assert "<script" not in html and not re.findall(r'(?:href|src)="(?!#)', html)
+
+
+def test_month_sets_answer_years_and_go_stale_safely(store: Store) -> None:
+    """After a rebuild, month sets answer year/month tables; a new chunk makes them stale and
+    the figures still match the scan (fallback), until a refresh compacts them again."""
+    rebuild_aggregates(store.settings)
+    root = aggregates_path(store.settings)
+    assert month_sets_fresh(root)
+    for by in ("year", "month"):
+        assert statistics(store.settings, store.engine, by, source="aggregates", now=NOW) == (
+            statistics(store.settings, store.engine, by, source="flows", now=NOW)
+        )
+    sensor, _, table = store.chunks[0]
+    update_daily_aggregates(store.settings, table, sensor, "extra")
+    assert not month_sets_fresh(root)
+    year = statistics(store.settings, store.engine, "year", source="aggregates", now=NOW)
+    assert sum(r["packets"] for r in year) == int(store.columns["packet_cnt"].sum()) + int(
+        table.column("packet_cnt").to_numpy().sum()
+    )
+    assert refresh_month_sets(root) >= 1 and month_sets_fresh(root)
+    assert statistics(store.settings, store.engine, "year", source="aggregates", now=NOW) == year

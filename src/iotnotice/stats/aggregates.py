@@ -38,6 +38,7 @@ __all__ = [
     "rebuild_aggregates",
     "remove_aggregates",
     "update_daily_aggregates",
+    "write_atomic",
 ]
 
 AGGREGATE_KINDS: tuple[str, ...] = ("sources", "ports")
@@ -60,7 +61,8 @@ def aggregates_path(settings: Settings) -> Path:
     return settings.data_path / "aggregates"
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
+def write_atomic(table: pa.Table, path: Path) -> None:
+    """Write a Parquet file under a temporary name, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp, compression="zstd")
@@ -80,7 +82,7 @@ def _write_chunk(root: Path, table: pa.Table, sensor: str, chunk_id: str) -> int
         for day in result.column("date").unique().to_pylist():
             part = result.filter(pc.equal(result.column("date"), day)).drop_columns("date")
             folder = root / kind / f"sensor={sensor}" / f"date={day}"
-            _write_atomic(part, folder / f"{chunk_id}.parquet")
+            write_atomic(part, folder / f"{chunk_id}.parquet")
             written += 1
     con.close()
     return written
@@ -116,6 +118,11 @@ def aggregate_committed_files(
     for path in paths:
         table = pq.read_table(path, columns=_NEEDED)
         written += update_daily_aggregates(settings, table, sensor, path.stem)
+    # Flow files sit under date=YYYY-MM-DD folders: those name the months to re-compact.
+    months = {p.parent.parent.name[5:12] for p in paths if p.parent.parent.name.startswith("date=")}
+    from iotnotice.stats.monthsets import refresh_month_sets
+
+    refresh_month_sets(aggregates_path(settings), months)
     return written
 
 
@@ -138,6 +145,10 @@ def rebuild_aggregates(settings: Settings) -> int:
     finally:
         con.close()
     # Swap the whole tree so readers never see a half-rebuilt set.
+    if staging.exists():
+        from iotnotice.stats.monthsets import refresh_month_sets
+
+        refresh_month_sets(staging)
     if root.exists():
         shutil.rmtree(root)
     if staging.exists():

@@ -18,6 +18,7 @@ scan of the flow store; both give the same numbers.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
@@ -28,6 +29,7 @@ from iotnotice.settings import Settings
 from iotnotice.stats.aggregates import aggregates_path
 from iotnotice.stats.flows import aggregate_views, connect_flows
 from iotnotice.stats.inventory import load_inventory, monitored_addresses
+from iotnotice.stats.monthsets import month_view
 from iotnotice.stats.periods import period_bounds, period_format
 
 __all__ = ["PROTOCOL_NAMES", "protocol_mix", "statistics", "top_ports"]
@@ -56,9 +58,15 @@ def _where(sensor: str | None) -> tuple[str, list[Any]]:
 
 
 def _period_rows(
-    con: duckdb.DuckDBPyConnection, fmt: str, use_aggregates: bool, sensor: str | None
+    con: duckdb.DuckDBPyConnection,
+    fmt: str,
+    use_aggregates: bool,
+    sensor: str | None,
+    root: Path,
 ) -> list[tuple[str, int, int]]:
     where, params = _where(sensor)
+    if use_aggregates and fmt in ("%Y", "%Y-%m") and month_view(con, root):
+        return _compact_rows(con, fmt, where, params)
     if use_aggregates:
         sql = f"""SELECT strftime(date, '{fmt}') AS period, sum(packets)::BIGINT, {_SOURCES}
                   FROM agg_sources {where} GROUP BY period ORDER BY period"""
@@ -67,6 +75,26 @@ def _period_rows(
                          sum(packet_cnt)::BIGINT, {_SOURCES}
                   FROM flows {where} GROUP BY period ORDER BY period"""
     return [(str(p), int(n), int(s)) for p, n, s in con.execute(sql, params).fetchall()]
+
+
+def _compact_rows(
+    con: duckdb.DuckDBPyConnection, fmt: str, where: str, params: list[Any]
+) -> list[tuple[str, int, int]]:
+    """Years or months from the small aggregates: packets per port, distinct month sets."""
+    width = 4 if fmt == "%Y" else 7
+    packets = con.execute(
+        f"""SELECT strftime(date, '{fmt}') AS period, sum(packets)::BIGINT
+            FROM agg_ports {where} GROUP BY period""",
+        params,
+    ).fetchall()
+    sources = dict(
+        con.execute(
+            f"""SELECT substr(month, 1, {width}) AS period, {_SOURCES}
+                FROM agg_month_sources {where} GROUP BY period""",
+            params,
+        ).fetchall()
+    )
+    return sorted((str(p), int(n), int(sources.get(p, 0))) for p, n in packets)
 
 
 def statistics(
@@ -85,7 +113,7 @@ def statistics(
     spans = load_inventory(engine, sensor)
     con, use_aggregates = _open(settings, source)
     try:
-        rows = _period_rows(con, fmt, use_aggregates, sensor)
+        rows = _period_rows(con, fmt, use_aggregates, sensor, aggregates_path(settings))
     finally:
         con.close()
     out: list[dict[str, Any]] = []

@@ -1,0 +1,107 @@
+"""Monthly sets of distinct sources, compacted from the daily aggregates.
+
+Unique sources do not add up across days, so a yearly count over daily aggregates still reads
+one row per source per day. A month set holds each (sensor, month)'s distinct sources once::
+
+    <data_dir>/aggregates/month_sources/sensor=<name>/month=YYYY-MM/set.parquet
+
+It is derived only from that month's daily ``sources`` files, and records in its Parquet
+metadata which daily files (name, size, mtime) it was built from. A set whose daily files have
+changed since is *stale*; readers then fall back to the daily files, so a stale set is slower,
+never wrong. :func:`refresh_month_sets` rebuilds stale sets (ingest calls it for the months it
+touched; ``iotnotice stats --rebuild-aggregates`` for all).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from iotnotice.stats.aggregates import write_atomic
+
+__all__ = ["month_sets_fresh", "month_view", "refresh_month_sets"]
+
+_KEY = b"iotnotice.daily_files"
+
+
+def _daily_files(root: Path) -> dict[tuple[str, str], list[Path]]:
+    """Daily source files per (sensor folder, month)."""
+    groups: dict[tuple[str, str], list[Path]] = defaultdict(list)
+    for path in (root / "sources").glob("sensor=*/date=*/*.parquet"):
+        groups[(path.parent.parent.name, path.parent.name[5:12])].append(path)
+    return groups
+
+
+def _manifest(files: list[Path]) -> list[str]:
+    out = []
+    for path in files:
+        stat = path.stat()
+        out.append(f"{path.parent.name}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return sorted(out)
+
+
+def _set_path(root: Path, sensor_dir: str, month: str) -> Path:
+    return root / "month_sources" / sensor_dir / f"month={month}" / "set.parquet"
+
+
+def _recorded(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(_KEY)
+    return json.loads(raw) if raw else None
+
+
+def refresh_month_sets(root: Path, months: set[str] | None = None) -> int:
+    """Rebuild stale month sets (optionally only some months); returns how many were built."""
+    groups = _daily_files(root)
+    built = 0
+    con = duckdb.connect()
+    try:
+        for (sensor_dir, month), files in sorted(groups.items()):
+            if months is not None and month not in months:
+                continue
+            target = _set_path(root, sensor_dir, month)
+            manifest = _manifest(files)
+            if _recorded(target) == manifest:
+                continue
+            names = [p.as_posix() for p in files]
+            table = con.sql(
+                "SELECT DISTINCT src_ip, src_ip6 FROM read_parquet(?) ORDER BY src_ip",
+                params=[names],
+            ).to_arrow_table()
+            meta = dict(table.schema.metadata or {})
+            meta[_KEY] = json.dumps(manifest).encode()
+            write_atomic(table.replace_schema_metadata(meta), target)
+            built += 1
+    finally:
+        con.close()
+    for stale in (root / "month_sources").glob("sensor=*/month=*/set.parquet"):
+        if (stale.parent.parent.name, stale.parent.name[6:]) not in groups:
+            stale.unlink()
+    return built
+
+
+def month_sets_fresh(root: Path) -> bool:
+    """True when every (sensor, month) of the daily files has an up-to-date set."""
+    groups = _daily_files(root)
+    return bool(groups) and all(
+        _recorded(_set_path(root, s, m)) == _manifest(files) for (s, m), files in groups.items()
+    )
+
+
+def month_view(con: duckdb.DuckDBPyConnection, root: Path) -> bool:
+    """Create the view ``agg_month_sources`` (sensor, month, src_ip, src_ip6) when fresh."""
+    if not month_sets_fresh(root):
+        return False
+    glob = (root / "month_sources" / "sensor=*" / "month=*" / "set.parquet").as_posix()
+    con.execute(
+        "CREATE OR REPLACE VIEW agg_month_sources AS SELECT * FROM read_parquet('"
+        + glob.replace("'", "''")
+        + "', hive_partitioning = true, hive_types = {'sensor': VARCHAR, 'month': VARCHAR})"
+    )
+    return True
