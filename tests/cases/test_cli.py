@@ -92,3 +92,15 @@ def test_api_token_create_list_revoke(settings: Settings, engine: Engine) -> Non
     assert "revoked" in _run(settings, "api-token", "list").output
     unknown = _run(settings, "api-token", "create", "nobody")
     assert unknown.exit_code == 1 and "no ISP named 'nobody'" in unknown.output
+
+
+def test_cases_update(settings: Settings, engine: Engine, put_host: Callable[..., None]) -> None:
+    """cases update opens cases for infected hosts; --dry-run only says it would."""
+    put_host("192.0.2.10")
+    dry = _run(settings, "cases", "update", "--dry-run")
+    assert dry.exit_code == 0 and "1 would be opened" in dry.output
+    with session_scope(engine) as session:
+        assert session.scalars(select(Case)).first() is None
+    real = _run(settings, "cases", "update")
+    assert real.exit_code == 0 and "1 were opened" in real.output
+    assert _notice(engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from iotnotice.cases import STATUSES, get_case, list_cases, set_status
+from iotnotice.cases import STATUSES, get_case, list_cases, set_status, update_cases
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.db.models import Case
 
@@ -20,6 +20,20 @@ def _when(case: Case, attr: str) -> str:
 @click.group("cases")
 def cases_group() -> None:
     """Cases: one infected host at one ISP, with a notice ID and a lifecycle."""
+
+
+@cases_group.command("update")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@pass_app
+def update_cmd(app: AppContext, dry_run: bool) -> None:
+    """Open, extend, reopen (reinfection) and expire cases from the latest detection."""
+    s = update_cases(app.settings, app.engine, actor="cli", dry_run=dry_run)
+    verb = "would be" if dry_run else "were"
+    app.console.print(
+        f"cases: {s.opened} {verb} opened ({s.reinfections} reinfections), {s.extended} extended, "
+        f"{s.expired} expired, {s.unchanged} unchanged; {s.open_cases} open",
+        highlight=False,
+    )
 
 
 @cases_group.command("list")
