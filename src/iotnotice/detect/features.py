@@ -24,12 +24,14 @@ from iotnotice.settings import Settings
 
 __all__ = ["Features", "compute_features", "parse_ports"]
 
-# The window's flows are materialised once (one Parquet scan), then grouped four ways (per
-# destination, per port, per header signature, per interval of responses) and rolled up per
-# source. Distinct counts come from the per-destination pass (one row per destination) rather
-# than several COUNT(DISTINCT ...), which measured ~1.5x slower.
+# The flows are grouped four ways (per destination, per port, per header signature, per interval
+# of responses), each a streaming scan of the Parquet files, and rolled up per source. Distinct
+# counts come from the per-destination pass (one row per destination) rather than several
+# COUNT(DISTINCT ...), which measured ~1.5x slower. The CTE is deliberately not materialised:
+# re-scanning Parquet was faster than holding the window in memory (20M rows: 70 s vs 96 s,
+# 1.9 GB vs 2.6 GB peak on the loaded 2-core build machine) and keeps memory bounded.
 _SQL = """
-WITH f AS MATERIALIZED (
+WITH f AS NOT MATERIALIZED (
     SELECT src_ip, src_ip6, dst_ip, dst_ip6, dst_port, protocol, ttl, tcp_flags, tcp_synlen,
         tcp_synwinlen, src_port, time, packet_cnt, mirai_cnt, masscan_cnt, zmap_cnt, spoofed_cnt,
         quirk_cnt,
