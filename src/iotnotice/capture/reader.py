@@ -168,6 +168,8 @@ def _read(win: Window, chunk_packets: int) -> Iterator[PacketChunk]:
             return
         offset = win.base + dec.pos
         reason = dec.damage(status)
+        if win.codec:
+            reason += f" (offset in the decompressed {win.codec} stream)"
         if rows or out.frames:
             yield out
         raise InputError(win.path, reason, offset)
