@@ -200,3 +200,17 @@ def test_openapi_documents_the_endpoints(world: tuple) -> None:
         f"{API}/reports/{{report_id}}/file",
     } <= set(doc["paths"])
     assert "HTTPBearer" in doc["components"]["securitySchemes"]
+
+
+def test_mounts_under_a_parent_app(settings: Settings, engine: Engine) -> None:
+    """Mounted at /api/isp with prefix /v1, the API keeps its URLs, JSON errors and docs."""
+    from fastapi import FastAPI
+
+    parent = FastAPI(openapi_url=None)
+    parent.mount("/api/isp", create_isp_api(settings, engine, prefix="/v1"))
+    client = TestClient(parent)
+    _, token = create_token(engine, "alpha-net")
+    assert client.get(f"{API}/cases", headers=_auth(token)).json() == []
+    refused = client.get(f"{API}/cases")
+    assert refused.status_code == 401 and refused.json()["detail"]
+    assert "/v1/cases" in client.get("/api/isp/openapi.json").json()["paths"]

@@ -1,7 +1,7 @@
 """The ISP pull API: each ISP lists and downloads only its own cases and reports, and posts
 status updates back. Bearer tokens per ISP (stored hashed); every request, allowed or not,
-is written to the audit log. Mount with ``app.include_router(isp_api_router(settings, engine))``
-or run :func:`create_isp_api` on its own; the OpenAPI document is FastAPI's.
+is written to the audit log. Serve :func:`create_isp_api` on its own or mount it into the web
+UI (see its docstring); the OpenAPI document is FastAPI's.
 
 Another ISP's case answers 404 exactly like a missing one, so existence is not revealed.
 """
@@ -284,9 +284,9 @@ def _routes(
         )
 
 
-def isp_api_router(settings: Settings, engine: Engine) -> APIRouter:
-    """The pull API's routes, under /api/isp/v1, bound to one database."""
-    router = APIRouter(prefix=PREFIX, tags=["ISP API"])
+def isp_api_router(settings: Settings, engine: Engine, prefix: str = PREFIX) -> APIRouter:
+    """The pull API's routes, under ``prefix`` (default /api/isp/v1), bound to one database."""
+    router = APIRouter(prefix=prefix, tags=["ISP API"])
 
     def caller(
         request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -312,12 +312,18 @@ def isp_api_router(settings: Settings, engine: Engine) -> APIRouter:
     return router
 
 
-def create_isp_api(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """A stand-alone FastAPI app serving only the ISP pull API."""
+def create_isp_api(
+    settings: Settings, engine: Engine | None = None, prefix: str = PREFIX
+) -> FastAPI:
+    """A FastAPI app serving only the ISP pull API (JSON errors, its own OpenAPI document).
+
+    To serve it inside the web UI: ``app.mount("/api/isp", create_isp_api(settings, engine,
+    prefix="/v1"))`` keeps the same URLs and documents them at ``/api/isp/docs``.
+    """
     app = FastAPI(
         title="iotnotice ISP API",
         version="1",
         description="Infected-host cases and reports for one ISP per token.",
     )
-    app.include_router(isp_api_router(settings, engine or connect(settings)))
+    app.include_router(isp_api_router(settings, engine or connect(settings), prefix))
     return app
