@@ -12,7 +12,7 @@ FORMAT = re.compile(
 
 
 def test_format_and_validity() -> None:
-    """New IDs have the XXXX-XXXX-XXXX-C shape and validate."""
+    """New IDs have the four-four-four-check shape and validate."""
     for _ in range(500):
         nid = new_notice_id()
         assert FORMAT.match(nid), nid

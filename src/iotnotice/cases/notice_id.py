@@ -1,11 +1,12 @@
 """Public notice IDs: 60 random bits as Crockford base32 with a mod-37 check symbol.
 
 A notice ID is what a subscriber reads off an ISP's alert and types into the support site,
-so it is short (``XXXX-XXXX-XXXX-C``), tolerant of the usual misreadings (Crockford: I and L
-read as 1, O as 0, any case, hyphens and spaces ignored) and carries a check symbol that
-catches every single-symbol typo and every adjacent transposition. It is pure randomness from
-:mod:`secrets`: it reveals nothing about the IP address, and uniqueness is enforced by the
-database's unique constraint (callers retry on a collision, which at 60 bits is rare).
+so it is short (``7K3M-Q9ZD-A1TR-5``: three groups of four symbols, then the check symbol),
+tolerant of the usual misreadings (Crockford: I and L read as 1, O as 0, any case, hyphens
+and spaces ignored) and carries a check symbol that catches every single-symbol typo and
+every adjacent transposition. It is pure randomness from :mod:`secrets`: it reveals nothing
+about the IP address, and uniqueness is checked against the database, whose unique
+constraint is the final guard.
 """
 
 from __future__ import annotations
