@@ -71,3 +71,9 @@ def test_normalise_rejects_garbage() -> None:
     assert normalise("UUUU-UUUU-UUUU-0") is None
     assert normalise("") is None
     assert normalise("192.0.2.1") is None
+
+
+def test_documented_example_is_valid() -> None:
+    """The example ID in the docs and the support site's hint is a valid notice ID."""
+    assert is_valid("7K3M-Q9ZD-A1TR-2")
+    assert not is_valid("7K3M-Q9ZD-A1TR-X")

@@ -57,7 +57,7 @@ SETTINGS = load_settings(environ={})
 
 def _case(**kw: object) -> Case:
     values: dict[str, object] = {
-        "notice_id": "7K3M-Q9ZD-A1TR-5",
+        "notice_id": "7K3M-Q9ZD-A1TR-2",
         "ip": "198.51.100.7",
         "asn": 64500,
         "country": "JP",
@@ -90,7 +90,7 @@ def test_csv_row_values() -> None:
     first = rows[0]
     assert (first["src_port"], first["src_asn"], first["src_geo"]) == ("51234", "64500", "JP")
     assert (first["dst_port"], first["infection"], first["count"]) == ("2323", "mirai", "321")
-    assert first["event_id"] == "7K3M-Q9ZD-A1TR-5" and first["severity"] == "high"
+    assert first["event_id"] == "7K3M-Q9ZD-A1TR-2" and first["severity"] == "high"
     assert first["dst_ip"] == "" and first["src_city"] == ""
     assert rows[1]["src_asn"] == ""
 
@@ -171,7 +171,7 @@ def test_email_in_isp_language_with_csv_attached() -> None:
     body = parsed.get_body(preferencelist=("plain",))
     assert body is not None
     text = body.get_content()
-    assert "ベータ通信" in text and "7K3M-Q9ZD-A1TR-5" in text and "198.51.100.7" in text
+    assert "ベータ通信" in text and "7K3M-Q9ZD-A1TR-2" in text and "198.51.100.7" in text
     (attachment,) = list(parsed.iter_attachments())
     assert attachment.get_filename() == "r.csv"
     assert attachment.get_content().encode() == csv_bytes

@@ -1,7 +1,7 @@
 """Public notice IDs: 60 random bits as Crockford base32 with a mod-37 check symbol.
 
 A notice ID is what a subscriber reads off an ISP's alert and types into the support site,
-so it is short (``7K3M-Q9ZD-A1TR-5``: three groups of four symbols, then the check symbol),
+so it is short (``7K3M-Q9ZD-A1TR-2``: three groups of four symbols, then the check symbol),
 tolerant of the usual misreadings (Crockford: I and L read as 1, O as 0, any case, hyphens
 and spaces ignored) and carries a check symbol that catches every single-symbol typo and
 every adjacent transposition. It is pure randomness from :mod:`secrets`: it reveals nothing
@@ -46,7 +46,7 @@ def _display(body: str, check: str) -> str:
 
 
 def new_notice_id() -> str:
-    """A fresh random notice ID, e.g. ``7K3M-Q9ZD-A1TR-X``."""
+    """A fresh random notice ID, e.g. ``7K3M-Q9ZD-A1TR-2``."""
     value = secrets.randbits(BITS)
     return _display(_encode(value), check_symbol(value))
 
