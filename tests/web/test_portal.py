@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -43,8 +44,13 @@ def test_one_isp_cannot_reach_another_isps_cases_or_reports(site: Site, tmp_path
     bad = post_form(site.client, "/isp/login", {"token": "iotn_wrong"})
     assert bad.status_code == 401
     assert post_form(site.client, "/isp/login", {"token": token}).status_code == 303
-    page = site.client.get("/isp/cases").text
+    with session_scope(engine) as session:
+        for case in session.scalars(select(Case)):
+            case.last_reported_at = datetime(2026, 11, 25, tzinfo=UTC)
+    page = site.client.get("/isp/cases?lang=en").text
     assert INFECTED_IP in page and OTHER_IP not in page
+    figures = page.split('id="isp-figures">')[1].split("</dl>")[0]
+    assert "<dd>1</dd>" in figures  # East's one notified case, not West's
     own = site.client.get(f"/isp/reports/{ids['east-net']}")
     assert own.status_code == 200 and own.text == "report of east-net\n"
     assert site.client.get(f"/isp/reports/{ids['west-net']}").status_code == 404
@@ -64,6 +70,8 @@ def test_isp_reports_status_of_its_own_case(site: Site) -> None:
     assert done.status_code == 303
     refused = post_form(site.client, "/isp/cases", {"to_status": "expired"}, mine)
     assert refused.status_code == 400
+    page = site.client.get("/isp/cases?lang=en").text
+    assert "Cases notified" not in page  # never notified yet: no clean-up figures
     with session_scope(engine) as session:
         case = session.scalar(select(Case).where(Case.notice_id == site.genuine))
         assert case is not None and case.status == "acknowledged"

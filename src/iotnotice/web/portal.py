@@ -13,6 +13,7 @@ from iotnotice.cases.lifecycle import IllegalTransition, transition
 from iotnotice.db import session_scope
 from iotnotice.db.models import Case, Isp, Report
 from iotnotice.notify.tokens import authenticate
+from iotnotice.stats.remediation import remediation
 from iotnotice.web.render import current_language, link, render
 from iotnotice.web.security import check_csrf
 
@@ -89,7 +90,14 @@ def cases(request: Request) -> Response:
                 .order_by(Report.created_at.desc())
             )
         ]
-    context = {"isp": isp, "rows": rows, "reports": reports, "isp_statuses": ISP_STATUSES}
+    figures = next((r for r in remediation(request.app.state.engine) if r["isp"] == isp), None)
+    context = {
+        "isp": isp,
+        "rows": rows,
+        "reports": reports,
+        "isp_statuses": ISP_STATUSES,
+        "figures": figures,
+    }
     return render(request, "isp_cases.html", context)
 
 
