@@ -77,6 +77,7 @@ contacts = ["abuse@y.example.jp"]
     assert registry.match_columns(asn, names, ips).tolist() == ["x", "x", "y", None, "y"]
     assert registry.match(None, "X Net") == "x"
     assert registry.match(65000, "nobody", "198.51.100.200") is None
+    assert registry.match(64501, None, "2001:db8::1") == "y"
 
 
 def test_check_lists_problems() -> None:

@@ -88,7 +88,9 @@ class Registry:
         self, asn: int | None, as_name: str | None, ip: int | str | None = None
     ) -> str | None:
         """The ISP name for one address (see :meth:`match_columns`)."""
-        ips = None if ip is None else np.array([int(ipaddress.IPv4Address(ip))], np.uint32)
+        addr = None if ip is None else ipaddress.ip_address(ip)
+        # Extra prefixes are IPv4; an IPv6 address matches by AS only.
+        ips = np.array([int(addr)], np.uint32) if addr and addr.version == 4 else None
         out = self.match_columns(
             np.array([-1 if asn is None else asn], np.int64), np.array([as_name], object), ips
         )
@@ -119,7 +121,8 @@ def _map_values(values: np.ndarray, table: dict[Any, str]) -> np.ndarray:
     keys = list(table)
     if not keys or len(values) == 0:
         return np.full(len(values), None, dtype=object)
-    idx = pc.index_in(pa.array(values, from_pandas=True), value_set=pa.array(keys))
+    key_set = pa.array(keys)
+    idx = pc.index_in(pa.array(values, type=key_set.type, from_pandas=True), value_set=key_set)
     owners = np.array([table[k] for k in keys] + [None], dtype=object)
     return owners[idx.fill_null(len(keys)).to_numpy()]
 
