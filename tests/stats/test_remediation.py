@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from iotnotice.cli import cli
+from iotnotice.cli.stats import remediation_cmd
 from iotnotice.db import connect, session_scope
 from iotnotice.db.models import Case, CaseEvent, Isp
 from iotnotice.settings import load_settings
@@ -59,3 +63,21 @@ def test_cleaned_shares_median_and_reinfection(tmp_path: Path) -> None:
     assert curve[0] == 1.0 and curve[1] == 1.0 and curve[2] == pytest.approx(2 / 3)
     assert curve[4] == pytest.approx(1 - 2 / 3) and curve[30] == pytest.approx(0.0)
     engine.dispose()
+
+
+def test_remediation_command_prints_each_isp(tmp_path: Path) -> None:
+    """`iotnotice remediation --format json` lists every ISP with notified cases and 'all'."""
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    engine = connect(settings)
+    with session_scope(engine) as session:
+        case = _case(1, Isp(name="east", display_name="E"), 3, "resolved")
+        case.events.append(CaseEvent(actor="notify", to_status="notified", at=DAY0))
+        session.add(case)
+    engine.dispose()
+    cli.add_command(remediation_cmd)
+    out = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "remediation", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [r["isp"] for r in rows] == ["east", "all"] and rows[0]["cleaned_7d"] == 1.0
+    table = CliRunner().invoke(cli, ["--data-dir", str(tmp_path), "remediation"])
+    assert table.exit_code == 0 and "east" in table.output

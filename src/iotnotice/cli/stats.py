@@ -17,7 +17,7 @@ from iotnotice.errors import IotnoticeError
 from iotnotice.settings import Settings
 from iotnotice.stats import rebuild_aggregates, statistics
 
-__all__ = ["commands", "report_cmd", "statistics_table", "stats_cmd"]
+__all__ = ["commands", "remediation_cmd", "report_cmd", "statistics_table", "stats_cmd"]
 
 _COLUMNS = (
     ("period", "Period"),
@@ -131,4 +131,43 @@ def report_cmd(app: AppContext, out: Path) -> None:
     app.console.print(f"report written to {out}")
 
 
-commands: list[click.Command] = [stats_cmd, report_cmd]
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+@click.command("remediation")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@pass_app
+def remediation_cmd(app: AppContext, fmt: str) -> None:
+    """Clean-up after notification per ISP: shares no longer observed after 7/14/30 days."""
+    from iotnotice.stats.remediation import remediation
+
+    rows = remediation(app.engine)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Remediation after notification (caveat: DHCP churn also hides hosts)")
+    for title in ("ISP", "Notified", "7 d", "14 d", "30 d", "Median days", "Reinfected", "Open"):
+        table.add_column(title, justify="right")
+    for r in rows:
+        median = r["median_days_to_last_seen"]
+        table.add_row(
+            str(r["isp"]),
+            f"{r['notified']:,}",
+            _share(r["cleaned_7d"]),
+            _share(r["cleaned_14d"]),
+            _share(r["cleaned_30d"]),
+            "-" if median is None else f"{median:.1f}",
+            _share(r["reinfection_rate"]),
+            f"{r['active']:,}",
+        )
+    app.console.print(table)
+
+
+commands: list[click.Command] = [stats_cmd, report_cmd, remediation_cmd]
