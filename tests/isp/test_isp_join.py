@@ -69,27 +69,32 @@ def _table(specs: list[dict[str, int | str]]) -> tuple[pa.Table, list[dict[str, 
 @settings(max_examples=100, deadline=None)
 @given(
     specs=st.lists(interval, min_size=1, max_size=25),
-    lookups=st.lists(
+    probes=st.lists(
         st.tuples(
-            st.integers(1, 4),
-            st.booleans(),
-            st.integers(T0 - DAY, T0 + 6 * DAY),
-            st.one_of(st.just(-1), st.integers(0, 65535)),
+            st.integers(0, 24), st.integers(-600, 2 * DAY), st.integers(-64, 4200), st.booleans()
         ),
         min_size=1,
         max_size=30,
     ),
 )
 def test_join_matches_brute_force(
-    specs: list[dict[str, int | str]], lookups: list[tuple[int, bool, int, int]]
+    specs: list[dict[str, int | str]], probes: list[tuple[int, int, int, bool]]
 ) -> None:
     """Status and subscriber of every lookup equal what a scan of all intervals gives."""
     table, rows = _table(specs)
-    ips = np.array([ip + (100 if cg else 0) for ip, cg, _, _ in lookups], np.uint32)
-    times = np.array([t for _, _, t, _ in lookups], np.int64)
-    ports = np.array([p for _, _, _, p in lookups], np.int64)
+    # Probe near an interval: its address, a time around its start, a port around its block.
+    near = [(rows[k % len(rows)], dt, dp, no_port) for k, dt, dp, no_port in probes]
+    ips = np.array([r["ip"] for r, _, _, _ in near], np.uint32)
+    times = np.array([int(r["start"]) + dt for r, dt, _, _ in near], np.int64)
+    ports = np.array(
+        [
+            -1 if no_port else max(0, min(65535, max(int(r["port_lo"]), 0) + dp))
+            for r, _, dp, no_port in near
+        ],
+        np.int64,
+    )
     result = match_lookups(table, ips, times, ports)
-    for i in range(len(lookups)):
+    for i in range(len(probes)):
         expected = _oracle(rows, int(ips[i]), int(times[i]), int(ports[i]))
         named = expected - {"<unresolved>"}
         if not expected:
