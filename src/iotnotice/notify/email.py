@@ -22,7 +22,7 @@ __all__ = ["build_message", "message_id"]
 _TEXT = {
     "en": {
         "subject": "[{org}] Infected IoT devices on your network: {n} case(s), {period}",
-        "greeting": "Dear {isp} abuse team,",
+        "greeting": "Dear {isp} abuse team,\n\nThis is {org}.",
         "intro": (
             "Our network telescope (darknet) received unsolicited scanning traffic from the\n"
             "addresses below. The traffic matches IoT malware ({families}): the devices are very\n"
@@ -41,14 +41,14 @@ _TEXT = {
     },
     "ja": {
         "subject": "【{org}】貴社ネットワーク内のマルウェア感染IoT機器について（{period}、{n}件）",
-        "greeting": "{isp} ご担当者様",
+        "greeting": "{isp} ご担当者様\n\nいつもお世話になっております。{org}です。",
         "intro": (
             "当方のダークネット（未使用IPアドレス空間）観測において、下記のアドレスから\n"
             "IoTマルウェア（{families}）に特有の探索通信を観測しました。\n"
             "該当機器はマルウェアに感染し、他の機器への感染拡大を試みている可能性が高いと考えられます。"
         ),
         "ask": (
-            "各アドレスを下記の時刻（UTC）に利用していた契約者を特定のうえ、注意喚起を\n"
+            "各アドレスを上記の時刻（UTC）に利用していた契約者を特定のうえ、注意喚起を\n"
             "お願いいたします。その際は通知番号をお伝えください。契約者は次のサイトで通知が\n"
             "本物であることを確認し、対処方法を参照できます。\n"
             "  {site}"
@@ -86,10 +86,9 @@ def _body(settings: Settings, isp: Isp, cases: Sequence[Case], lang: str) -> str
     name = (isp.display_name_ja or isp.display_name) if lang == "ja" else isp.display_name
     families = ", ".join(sorted({c.family for c in cases})) or "-"
     parts = [
-        t["greeting"].format(isp=name or isp.name),
+        t["greeting"].format(isp=name or isp.name, org=settings.reporter_org),
         t["intro"].format(families=families),
-        _row(t["columns"].split("|")),
-        "\n".join(_line(c) for c in cases),
+        "\n".join([_row(t["columns"].split("|")), *(_line(c) for c in cases)]),
         t["ask"].format(site=settings.support_site_url),
         t["attached"],
         t["signature"].format(org=settings.reporter_org, contact=settings.reporter_contact),
