@@ -6,6 +6,7 @@ from web_site import INFECTED_IP, Site, post_form
 
 from iotnotice.cases.notice_id import ALPHABET, new_notice_id
 from iotnotice.web.i18n import MESSAGES
+from iotnotice.web.security import RateLimiter
 
 JA, EN = MESSAGES["ja"], MESSAGES["en"]
 
@@ -86,3 +87,14 @@ def test_link_carried_id_is_checked_and_rate_limited_too(site: Site) -> None:
         for _ in range(5)
     ]
     assert codes == [200] * 4 + [429]
+
+
+def test_rate_limiter_window_slides_and_forgets_idle_addresses() -> None:
+    """Events leave the window after its length; idle addresses are pruned."""
+    limiter = RateLimiter(2, 10.0)
+    assert limiter.allow("a", 0.0) and limiter.allow("a", 1.0) and not limiter.allow("a", 2.0)
+    assert limiter.allow("a", 10.5)
+    for n in range(10_001):
+        limiter.allow(f"k{n}", 100.0)
+    limiter.allow("late", 200.0)
+    assert set(limiter._events) == {"late"}

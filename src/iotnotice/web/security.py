@@ -75,6 +75,9 @@ def client_address(request: Request, trusted_header: str) -> str | None:
         return None
 
 
+_PRUNE_AT = 10_000
+
+
 class RateLimiter:
     """At most ``limit`` events per ``window`` seconds per key (sliding window, in memory)."""
 
@@ -88,6 +91,8 @@ class RateLimiter:
         """Record an event for ``key``; False when the key is over its limit."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            if len(self._events) > _PRUNE_AT:
+                self._prune(now)
             events = self._events.setdefault(key, deque())
             while events and events[0] <= now - self.window:
                 events.popleft()
@@ -95,3 +100,8 @@ class RateLimiter:
                 return False
             events.append(now)
             return True
+
+    def _prune(self, now: float) -> None:
+        # Forget addresses with no event inside the window, so memory stays bounded.
+        for key in [k for k, v in self._events.items() if not v or v[-1] <= now - self.window]:
+            del self._events[key]
