@@ -439,10 +439,11 @@ def pick_language(requested: str | None) -> str:
 
 
 def translator(lang: str) -> Callable[[str], str]:
-    """A lookup for one language; a missing key is a programming error and raises KeyError."""
+    """A lookup for one language; a key built from data (e.g. a status another part adds
+    later) that is not in the catalogue shows as itself rather than failing the page."""
     catalogue = MESSAGES[pick_language(lang)]
 
     def translate(key: str) -> str:
-        return catalogue[key]
+        return catalogue.get(key, key)
 
     return translate
