@@ -42,18 +42,10 @@ _DICTIONARY = [
 ]
 
 
-def _sorted(table: pa.Table) -> pa.Table:
-    """Rows by source, then destination, then arrival: long runs that compress and prune well."""
-    src = table.column("src_ip").to_numpy().astype(np.uint64)
-    key = (src << np.uint64(32)) | table.column("dst_ip").to_numpy()
-    # One 64-bit key sorts several times faster than a multi-column lexsort.
-    return table.take(pa.array(np.argsort(key, kind="stable")))
-
-
 def write_flow_file(table: pa.Table, path: Path) -> None:
-    """One Parquet file of flow tuples, sorted and zstd-compressed."""
+    """One Parquet file of flow tuples (in the order aggregate() gave them), zstd-compressed."""
     pq.write_table(
-        _sorted(table),
+        table,
         path,
         compression="zstd",
         compression_level=3,
@@ -85,7 +77,7 @@ class FlowWriter:
         hours = table.column("time").to_numpy() // 3600
         steps = np.diff(hours)
         if (steps < 0).any():
-            # Rows arrive in capture order, normally time-ordered; sort only when they are not.
+            # aggregate() orders rows by hour; only tables from elsewhere need sorting here.
             order = np.argsort(hours, kind="stable")
             table, hours = table.take(pa.array(order)), hours[order]
             steps = np.diff(hours)
