@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from iotnotice.cases import update_cases
 from iotnotice.db import session_scope
-from iotnotice.db.models import Case, CaseEvent, OutboxMessage, Report
+from iotnotice.db.models import Case, CaseEvent, Isp, OutboxMessage, Report
 from iotnotice.notify import run_notify
 from iotnotice.notify import xarf as xarf_mod
 from iotnotice.settings import Settings
@@ -197,3 +197,22 @@ def test_failed_isp_does_not_hold_back_others(
         status = {c.ip: c.status for c in session.scalars(select(Case))}
     assert status["192.0.2.7"] == "notified"
     assert all(status[ip] == "new" for ip in ALPHA)
+
+
+def test_registry_formats_and_delivery_choose_the_files(
+    settings: Settings, engine: Engine, put_host: PutHost
+) -> None:
+    """An ISP asking for csv+xarf by e-mail gets those and the .eml; an API-only ISP no .eml."""
+    with session_scope(engine) as session:
+        for isp in session.scalars(select(Isp)):
+            isp.formats = ["csv", "xarf"] if isp.name == "alpha-net" else ["json"]
+            isp.delivery = "email" if isp.name == "alpha-net" else "api"
+    put_host("198.51.100.1", "alpha-net")
+    put_host("192.0.2.7", "beta.ne.jp")
+    update_cases(settings, engine)
+    summary = run_notify(settings, engine, now=T0)
+    kinds = {
+        r.isp: sorted({p.suffix + ("/xarf" if "xarf" in str(p) else "") for p in r.files})
+        for r in summary.isps
+    }
+    assert kinds == {"alpha-net": [".csv", ".eml", ".json/xarf"], "beta.ne.jp": [".csv", ".json"]}

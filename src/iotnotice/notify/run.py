@@ -30,7 +30,7 @@ from iotnotice.settings import Settings
 
 __all__ = ["IspResult", "NotifySummary", "run_notify"]
 
-ALL_FORMATS = frozenset({"csv", "json", "xarf", "email"})
+FILE_FORMATS = frozenset({"csv", "json", "xarf"})
 _ALIASES = {"shadowserver": "csv", "x-arf": "xarf", "eml": "email", "mail": "email"}
 
 
@@ -80,11 +80,12 @@ class NotifySummary:
 
 
 def _formats(plan: IspPlan) -> frozenset[str]:
-    wanted = {_ALIASES.get(f.lower(), f.lower()) for f in plan.isp.formats or []} & ALL_FORMATS
-    formats = set(wanted or ALL_FORMATS)
-    if plan.isp.delivery not in ("email", "both"):
-        formats.discard("email")
-    return frozenset(formats | {"csv"})  # the CSV is the report of record (and the attachment)
+    """The files to write: the registry's formats (all when none), e-mail by delivery mode."""
+    wanted = {_ALIASES.get(f.lower(), f.lower()) for f in plan.isp.formats or []} & FILE_FORMATS
+    formats = set(wanted or FILE_FORMATS) | {"csv"}  # the report of record (and the attachment)
+    if plan.isp.delivery in ("email", "both"):
+        formats.add("email")
+    return frozenset(formats)
 
 
 def _isp_dir(settings: Settings, plan: IspPlan, now: datetime) -> tuple[Path, str]:
