@@ -108,11 +108,20 @@ def ipv4_to_u32(
     arr = pa.array(values, pa.string()) if not isinstance(values, pa.Array) else values
     arr = pc.fill_null(arr, "")
     empty = pc.equal(arr, "")
-    ok = pc.or_(empty, pc.match_substring_regex(arr, _IPV4))
-    _reject(path, ok, arr, first_line, f"{what} is not an IPv4 address")
-    filled = pc.if_else(empty, "0.0.0.0", arr)
-    octets = pc.cast(pc.split_pattern(filled, ".").flatten(), pa.uint32()).to_numpy()
-    quads = octets.reshape(-1, 4)
+    parts = pc.split_pattern(pc.if_else(empty, "0.0.0.0", arr), ".")
+    quads = None
+    # Fast path: split and cast; only a failure pays for the regex that names the bad row.
+    if pc.all(pc.equal(pc.list_value_length(parts), 4)).as_py():
+        try:
+            octets = pc.cast(parts.flatten(), pa.uint32()).to_numpy()
+        except pa.ArrowInvalid:
+            octets = None
+        if octets is not None and (len(octets) == 0 or int(octets.max()) <= 255):
+            quads = octets.reshape(-1, 4)
+    if quads is None:
+        ok = pc.or_(empty, pc.match_substring_regex(arr, _IPV4))
+        _reject(path, ok, arr, first_line, f"{what} is not an IPv4 address")
+        raise InputError(path, f"{what}: not an IPv4 address")
     return (quads[:, 0] << 24) | (quads[:, 1] << 16) | (quads[:, 2] << 8) | quads[:, 3]
 
 
@@ -138,10 +147,13 @@ def iso_to_epoch(values: pa.Array, path: Path, what: str, first_line: int = 1) -
     """ISO 8601 (naive means UTC) or epoch-second strings -> int64; empty -> END_OF_TIME."""
     arr = pc.utf8_trim_whitespace(pc.fill_null(values, ""))
     empty = pc.equal(arr, "")
-    digits = pc.match_substring_regex(arr, r"^\d+$")
-    if pc.all(pc.or_(empty, digits)).as_py():  # epoch seconds only: skip the date parser
+    try:  # epoch seconds only: skip the regexes and the date parser
         nums = pc.cast(pc.if_else(empty, "0", arr), pa.int64()).to_numpy(zero_copy_only=False)
-        return np.where(empty.to_numpy(zero_copy_only=False), END_OF_TIME, nums)
+        if len(nums) == 0 or int(nums.min()) >= 0:
+            return np.where(empty.to_numpy(zero_copy_only=False), END_OF_TIME, nums)
+    except pa.ArrowInvalid:
+        pass
+    digits = pc.match_substring_regex(arr, r"^\d+$")
     iso = pc.match_substring_regex(arr, _ISO)
     _reject(path, pc.or_(pc.or_(empty, digits), iso), arr, first_line, f"{what} is not a time")
     text = pc.replace_substring_regex(
