@@ -92,6 +92,15 @@ def test_stats_command_prints_json_csv_and_table(store: Store) -> None:
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert table.exit_code == 0 and "Darknet statistics per year" in table.output
     assert runner.invoke(cli, [*base, "--by", "week"]).exit_code != 0
+    per = json.loads(runner.invoke(cli, [*base, "--per-sensor", "--format", "json"]).output)
+    assert [(r["sensor"], r["period"]) for r in per] == [
+        ("east", "2023"),
+        ("east", "2024"),
+        ("west", "2023"),
+        ("west", "2024"),
+    ]
+    assert sum(r["packets"] for r in per) == sum(r["packets"] for r in rows)
+    assert [r["monitored_addresses"] for r in per] == [256, 256, 256, 256]
 
 
 def test_report_is_one_self_contained_html_file(store: Store, tmp_path) -> None:

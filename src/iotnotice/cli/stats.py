@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.errors import IotnoticeError
 from iotnotice.settings import Settings
-from iotnotice.stats import rebuild_aggregates, statistics
+from iotnotice.stats import rebuild_aggregates, statistics, statistics_per_sensor
 
 __all__ = ["commands", "remediation_cmd", "report_cmd", "statistics_table", "stats_cmd"]
 
@@ -37,12 +37,17 @@ def _cell(key: str, value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
+    return (("sensor", "Sensor"), *_COLUMNS) if rows and "sensor" in rows[0] else _COLUMNS
+
+
 def _table(rows: list[dict[str, Any]], by: str) -> Table:
     table = Table(title=f"Darknet statistics per {by}")
-    for key, title in _COLUMNS:
+    columns = _columns(rows)
+    for key, title in columns:
         table.add_column(by.capitalize() if key == "period" else title, justify="right")
     for row in rows:
-        table.add_row(*(_cell(key, row[key]) for key, _ in _COLUMNS))
+        table.add_row(*(_cell(key, row[key]) for key, _ in columns))
     return table
 
 
@@ -55,7 +60,8 @@ def statistics_table(
 
 def _csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[k for k, _ in _COLUMNS], lineterminator="\n")
+    fields = [k for k, _ in _columns(rows)]
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
@@ -73,6 +79,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     show_default=True,
 )
 @click.option("--sensor", default=None, help="Only this sensor's traffic and address space.")
+@click.option("--per-sensor", is_flag=True, help="One row per sensor and period.")
 @click.option(
     "--rebuild-aggregates", is_flag=True, help="Recompute the daily aggregates from the flow store."
 )
@@ -88,13 +95,17 @@ def stats_cmd(
     by: str,
     fmt: str,
     sensor: str | None,
+    per_sensor: bool,
     rebuild_aggregates: bool,
     plot: Path | None,
 ) -> None:
     """Packets, monitored addresses and packets per address per period (NICTER style)."""
     if rebuild_aggregates:
         _rebuild(app)
-    rows = statistics(app.settings, app.engine, by, sensor=sensor)
+    if per_sensor:
+        rows = statistics_per_sensor(app.settings, app.engine, by)
+    else:
+        rows = statistics(app.settings, app.engine, by, sensor=sensor)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
     elif fmt == "csv":
@@ -110,7 +121,9 @@ def _plot(app: AppContext, rows: list[dict[str, Any]], by: str, path: Path) -> N
 
     if path.suffix.lower() not in (".svg", ".png"):
         raise IotnoticeError(f"{path}: plots are written as .svg or .png")
-    points = [(r["period"], float(r["packets"])) for r in rows]
+    points = [
+        (" ".join((r["period"], r.get("sensor", ""))).strip(), float(r["packets"])) for r in rows
+    ]
     save_figure(line_figure(f"Packets per {by}", points, "packets"), path)
     app.err.print(f"plot written to {path}")
 

@@ -8,7 +8,7 @@ from iotnotice.stats.aggregates import (
     remove_aggregates,
     update_daily_aggregates,
 )
-from iotnotice.stats.summary import protocol_mix, statistics, top_ports
+from iotnotice.stats.summary import protocol_mix, statistics, statistics_per_sensor, top_ports
 
 __all__ = [
     "aggregate_committed_files",
@@ -16,6 +16,7 @@ __all__ = [
     "rebuild_aggregates",
     "remove_aggregates",
     "statistics",
+    "statistics_per_sensor",
     "top_ports",
     "update_daily_aggregates",
 ]

@@ -32,7 +32,7 @@ from iotnotice.stats.inventory import load_inventory, monitored_addresses
 from iotnotice.stats.monthsets import month_view
 from iotnotice.stats.periods import period_bounds, period_format
 
-__all__ = ["PROTOCOL_NAMES", "protocol_mix", "statistics", "top_ports"]
+__all__ = ["PROTOCOL_NAMES", "protocol_mix", "statistics", "statistics_per_sensor", "top_ports"]
 
 Source = Literal["auto", "flows", "aggregates"]
 
@@ -131,6 +131,23 @@ def statistics(
             }
         )
     return out
+
+
+def statistics_per_sensor(
+    settings: Settings,
+    engine: Engine,
+    by: str = "year",
+    *,
+    source: Source = "auto",
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The same rows for each sensor of the inventory, each with a ``sensor`` key."""
+    names = sorted({span.sensor for span in load_inventory(engine)})
+    return [
+        {"sensor": name, **row}
+        for name in names
+        for row in statistics(settings, engine, by, sensor=name, source=source, now=now)
+    ]
 
 
 def top_ports(
