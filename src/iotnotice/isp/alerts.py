@@ -152,8 +152,7 @@ def _pending(session: Session, channel: str) -> dict[str, list[IspCase]]:
     query = select(IspCase).where(IspCase.match_status == "matched", IspCase.status.in_(_ALERTABLE))
     out: dict[str, list[IspCase]] = defaultdict(list)
     for case in session.scalars(query.order_by(IspCase.id)):
-        assert case.subscriber is not None
-        if (case.subscriber, case.notice_id or f"#{case.id}") not in done:
+        if case.subscriber and (case.subscriber, case.notice_id or f"#{case.id}") not in done:
             out[case.subscriber].append(case)
     return out
 

@@ -57,8 +57,7 @@ def quarantine_cases(engine: Engine, case_ids: Sequence[int] = ()) -> list[str]:
             raise NotFoundError("some case IDs do not exist or have no matched subscriber")
         active = {q.subscriber for q in session.scalars(_active())}
         for case in cases:
-            assert case.subscriber is not None
-            if case.subscriber not in active:
+            if case.subscriber and case.subscriber not in active:
                 session.add(IspQuarantine(subscriber=case.subscriber, ip=case.ip, case_id=case.id))
                 active.add(case.subscriber)
             set_status(session, case, "quarantined", "walled garden")
