@@ -33,7 +33,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./iotnotice-data", "Directory holding the database, flow store and outbox."),
     Setting("database_url", "", "SQLAlchemy URL; empty means SQLite at DATA_DIR/iotnotice.db."),
     Setting("flow_interval", 60, "Flow-tuple aggregation interval in seconds (corsaro default: 60)."),
-    Setting("chunk_packets", 4_000_000, "Packets decoded per chunk during ingest (bounds memory)."),
+    Setting("chunk_packets", 1_000_000, "Packets decoded per chunk during ingest (bounds memory)."),
     Setting("duckdb_memory_limit", "4GB", "Memory limit for DuckDB queries over the flow store."),
     Setting("duckdb_threads", 2, "Threads DuckDB may use."),
     Setting("ip_data", "bundled", "IP data source: 'bundled' (geoip2fast data) or an .mmdb path."),

@@ -1,7 +1,7 @@
 """Write flow tuples as a hive-partitioned Parquet dataset, atomically per ingested file.
 
 Layout: ``<flows>/sensor=<name>/date=YYYY-MM-DD/hour=HH/<ingest-id>-<n>.parquet``. Files are
-written under ``<data>/tmp/`` and renamed into place only when the whole input file is done;
+streamed under ``<data>/tmp/`` and renamed into place only when the whole input file is done;
 stale files of an interrupted earlier run of the same ingest id are removed first, so a crash
 leaves nothing partial behind and a re-run never doubles rows.
 """
@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,35 +45,46 @@ _DICTIONARY = [
 ]
 
 
+_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": _DICTIONARY,
+    "write_statistics": ["time", "src_ip", "dst_ip", "dst_port", "protocol"],
+}
+
+
 def write_flow_file(table: pa.Table, path: Path) -> None:
     """One Parquet file of flow tuples (in the order aggregate() gave them), zstd-compressed."""
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        compression_level=3,
-        use_dictionary=_DICTIONARY,
-        row_group_size=ROW_GROUP_ROWS,
-        write_statistics=["time", "src_ip", "dst_ip", "dst_port", "protocol"],
-    )
+    pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, **_OPTIONS)
+
+
+@dataclass
+class _OpenFile:
+    writer: pq.ParquetWriter
+    tmp: Path
+    final: Path
+    rows: int = 0
 
 
 class FlowWriter:
-    """Buffers one input file's flow tuples per hour partition; commits them all at once."""
+    """Streams one input file's flow tuples into per-hour files; commits them all at once.
+
+    Each chunk's rows go straight into the open file of their hour as row groups, so memory
+    holds no more than the chunk being written, whatever the length of the capture.
+    """
 
     def __init__(self, flows_path: Path, tmp_root: Path, sensor: str, ingest_id: str) -> None:
         self.sensor_dir = flows_path / f"sensor={sensor}"
         self.tmp = tmp_root / f"ingest-{sensor}-{ingest_id}"
         self.ingest_id = ingest_id
-        self._buffers: dict[int, list[pa.Table]] = {}
-        self._buffered: dict[int, int] = {}
+        self._open: dict[int, _OpenFile] = {}
         self._written: list[tuple[Path, Path]] = []
         self.rows = 0
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
 
     def add(self, table: pa.Table) -> None:
-        """Take flow tuples (any hours); files are cut when an hour's buffer is large."""
+        """Write flow tuples (any hours) to their hour's file."""
         if table.num_rows == 0:
             return
         self.rows += table.num_rows
@@ -83,35 +97,37 @@ class FlowWriter:
             steps = np.diff(hours)
         cuts = np.flatnonzero(steps) + 1
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(hours)], strict=True):
-            self._append(int(hours[lo]), table.slice(lo, hi - lo))
-        # Captures run forward in time: an hour before the newest one is finished, so write it
-        # now and keep memory bounded by about one hour's rows, whatever the file's length.
+            self._write(int(hours[lo]), table.slice(lo, hi - lo))
+        # Captures run forward in time: an hour before the newest one is finished.
         latest = int(hours[-1])
-        for hour in [h for h in self._buffers if h < latest]:
-            self._flush(hour)
+        for hour in [h for h in self._open if h < latest]:
+            self._close(hour)
 
-    def _append(self, hour: int, part: pa.Table) -> None:
-        self._buffers.setdefault(hour, []).append(part)
-        self._buffered[hour] = self._buffered.get(hour, 0) + part.num_rows
-        if self._buffered[hour] >= ROWS_PER_FILE:
-            self._flush(hour)
+    def _write(self, hour: int, part: pa.Table) -> None:
+        f = self._open.get(hour)
+        if f is None:
+            moment = datetime.fromtimestamp(hour * 3600, UTC)
+            rel = Path(f"date={moment:%Y-%m-%d}") / f"hour={moment:%H}"
+            name = f"{self.ingest_id}-{len(self._written) + len(self._open)}.parquet"
+            (self.tmp / rel).mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(self.tmp / rel / name, part.schema, **_OPTIONS)
+            f = self._open[hour] = _OpenFile(
+                writer, self.tmp / rel / name, self.sensor_dir / rel / name
+            )
+        f.writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
+        f.rows += part.num_rows
+        if f.rows >= ROWS_PER_FILE:
+            self._close(hour)
 
-    def _flush(self, hour: int) -> None:
-        parts = self._buffers.pop(hour, [])
-        self._buffered.pop(hour, None)
-        if not parts:
-            return
-        moment = datetime.fromtimestamp(hour * 3600, UTC)
-        rel = Path(f"date={moment:%Y-%m-%d}") / f"hour={moment:%H}"
-        name = f"{self.ingest_id}-{len(self._written)}.parquet"
-        (self.tmp / rel).mkdir(parents=True, exist_ok=True)
-        write_flow_file(pa.concat_tables(parts), self.tmp / rel / name)
-        self._written.append((self.tmp / rel / name, self.sensor_dir / rel / name))
+    def _close(self, hour: int) -> None:
+        f = self._open.pop(hour)
+        f.writer.close()
+        self._written.append((f.tmp, f.final))
 
     def commit(self) -> list[Path]:
-        """Write what is buffered, then move every file into the dataset."""
-        for hour in sorted(self._buffers):
-            self._flush(hour)
+        """Finish every open file, then move them all into the dataset."""
+        for hour in sorted(self._open):
+            self._close(hour)
         self.remove_previous()
         for src, dst in self._written:
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +142,8 @@ class FlowWriter:
 
     def abort(self) -> None:
         """Drop everything not yet committed."""
-        self._buffers.clear()
-        self._buffered.clear()
+        for f in self._open.values():
+            with suppress(OSError, pa.ArrowException):
+                f.writer.close()
+        self._open.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
