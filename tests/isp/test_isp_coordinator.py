@@ -18,7 +18,7 @@ from iotnotice.db.models import IspCase, IspStatusUpdate
 from iotnotice.errors import DeliveryError
 from iotnotice.isp.alerts import send_alerts
 from iotnotice.isp.casework import set_status_by_notice
-from iotnotice.isp.coordinator import pull_reports, push_status
+from iotnotice.isp.coordinator import pull_reports, push_status, sync_every
 from iotnotice.isp.logs import load_logs
 from iotnotice.isp.match import match_cases
 from iotnotice.isp.quarantine import quarantine_cases
@@ -241,3 +241,34 @@ def test_status_round_trip_and_privacy(
     for request in sent:
         for secret in secrets:
             assert secret.lower() not in request.lower(), (secret, request)
+
+
+def test_scheduled_sync_survives_an_outage(
+    settings: Settings, engine: Engine, coordinator: Coordinator
+) -> None:
+    """Each round pulls and pushes; a round with the coordinator refusing is retried later."""
+    coordinator.reports = [{"id": 1, "period": "p", "format": "csv", "filename": "a.csv"}]
+    coordinator.files = {1: CSV}
+    waits: list[float] = []
+    rounds: list[tuple[int, int]] = []
+    broken = settings.replace(isp_coordinator_url=coordinator.url, isp_coordinator_token="x")
+    sync_every(
+        broken,
+        engine,
+        60,
+        rounds=1,
+        sleep=waits.append,
+        report=lambda pulled, pushed: rounds.append((len(pulled.fetched), len(pushed.failed))),
+    )
+    assert rounds == [(0, 1)]  # HTTP 401: nothing imported, the failure reported
+    live = _api(settings, coordinator)
+    sync_every(
+        live,
+        engine,
+        60,
+        rounds=2,
+        sleep=waits.append,
+        report=lambda pulled, pushed: rounds.append((len(pulled.fetched), pushed.sent)),
+    )
+    assert rounds[1:] == [(1, 0), (0, 0)]
+    assert waits == [60]

@@ -17,7 +17,13 @@ from iotnotice.isp.casework import (
     load_subscribers,
     set_status_by_notice,
 )
-from iotnotice.isp.coordinator import pull_reports, push_status
+from iotnotice.isp.coordinator import (
+    PullSummary,
+    PushSummary,
+    pull_reports,
+    push_status,
+    sync_every,
+)
 from iotnotice.isp.logs import load_logs
 from iotnotice.isp.match import match_cases
 from iotnotice.isp.quarantine import (
@@ -272,10 +278,32 @@ def _push(app: AppContext) -> None:
 
 
 @isp_group.command("pull")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=10),
+    default=None,
+    help="Keep running: pull reports and push statuses every SECONDS (Ctrl-C stops).",
+)
 @pass_app
-def pull_cmd(app: AppContext) -> None:
+def pull_cmd(app: AppContext, every: float | None) -> None:
     """Fetch new reports from the coordinator's API and import them."""
-    s = pull_reports(app.settings, app.engine)
+    if every is None:
+        _pulled(app, pull_reports(app.settings, app.engine))
+        return
+
+    def report(pulled: PullSummary, pushed: PushSummary) -> None:
+        _pulled(app, pulled)
+        app.console.print(f"{pushed.sent} status update(s) sent")
+        for notice, status, error in pushed.failed:
+            app.console.print(f"  [red]{notice} {status}: {error}[/]")
+
+    try:
+        sync_every(app.settings, app.engine, every, report=report)
+    except KeyboardInterrupt:
+        app.console.print("stopped")
+
+
+def _pulled(app: AppContext, s: PullSummary) -> None:
     i = s.imported
     app.console.print(
         f"{len(s.fetched)} report file(s) fetched: {i.created} new case(s), "

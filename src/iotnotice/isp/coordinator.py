@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +39,15 @@ from iotnotice.settings import Settings
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["API_PATHS", "WIRE_STATUS", "PullSummary", "PushSummary", "pull_reports", "push_status"]
+__all__ = [
+    "API_PATHS",
+    "WIRE_STATUS",
+    "PullSummary",
+    "PushSummary",
+    "pull_reports",
+    "push_status",
+    "sync_every",
+]
 
 API_PATHS = {
     "reports": "/api/isp/v1/reports",
@@ -193,3 +203,30 @@ def push_status(settings: Settings, engine: Engine) -> PushSummary:
                 update.sent_at = utcnow()
                 summary.sent += 1
     return summary
+
+
+def sync_every(
+    settings: Settings,
+    engine: Engine,
+    seconds: float,
+    rounds: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    report: Callable[[PullSummary, PushSummary], None] | None = None,
+) -> int:
+    """Pull reports and push statuses every ``seconds`` (forever, or ``rounds`` times).
+
+    A round that cannot reach the coordinator is reported and retried at the next round; the
+    pull cursor and the status queue make every round resume where the last one stopped.
+    """
+    done = 0
+    while rounds is None or done < rounds:
+        if done:
+            sleep(seconds)
+        try:
+            pulled, pushed = pull_reports(settings, engine), push_status(settings, engine)
+        except DeliveryError as exc:
+            pulled, pushed = PullSummary(), PushSummary(failed=[("", "", str(exc))])
+        if report is not None:
+            report(pulled, pushed)
+        done += 1
+    return done
