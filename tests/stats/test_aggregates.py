@@ -13,6 +13,7 @@ from stats_store import Store
 from iotnotice.cli import cli
 from iotnotice.cli.stats import report_cmd, stats_cmd
 from iotnotice.stats import (
+    aggregate_committed_files,
     protocol_mix,
     rebuild_aggregates,
     remove_aggregates,
@@ -138,3 +139,14 @@ def test_month_sets_answer_years_and_go_stale_safely(store: Store) -> None:
     )
     assert refresh_month_sets(root) >= 1 and month_sets_fresh(root)
     assert statistics(store.settings, store.engine, "year", source="aggregates", now=NOW) == year
+
+
+def test_reingest_after_rebuild_replaces_not_doubles(store: Store) -> None:
+    """A rebuild keys aggregates by flow file, so the ingest hook later replaces them exactly."""
+    rebuild_aggregates(store.settings)
+    before = statistics(store.settings, store.engine, "year", source="aggregates", now=NOW)
+    sensor, chunk_id, _ = store.chunks[0]
+    files = list(store.settings.flows_path.glob(f"sensor={sensor}/date=*/hour=*/{chunk_id}-*"))
+    assert aggregate_committed_files(store.settings, sensor, chunk_id, files) == 2
+    assert statistics(store.settings, store.engine, "year", source="aggregates", now=NOW) == before
+    assert month_sets_fresh(aggregates_path(store.settings))

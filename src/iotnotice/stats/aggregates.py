@@ -29,7 +29,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from iotnotice.settings import Settings
-from iotnotice.stats.flows import connect_flows
 
 __all__ = [
     "AGGREGATE_KINDS",
@@ -127,28 +126,24 @@ def aggregate_committed_files(
 
 
 def rebuild_aggregates(settings: Settings) -> int:
-    """Recompute all aggregates from the flow store, one (sensor, day) at a time; files written."""
+    """Recompute all aggregates from the flow store; returns files written.
+
+    Goes file by file, exactly as the ingest hook does (each flow file is one chunk keyed by
+    its stem), so memory stays bounded by the largest file and a later re-ingest of a file
+    replaces precisely that file's aggregates.
+    """
     root = aggregates_path(settings)
     staging = root.with_name(f".aggregates-{uuid.uuid4().hex}")
-    con = connect_flows(settings)
     written = 0
-    try:
-        parts = con.sql(
-            "SELECT DISTINCT sensor, CAST(date AS VARCHAR) FROM flows ORDER BY ALL"
-        ).fetchall()
-        for sensor, day in parts:
-            chunk = con.sql(
-                "SELECT * FROM flows WHERE sensor = ? AND CAST(date AS VARCHAR) = ?",
-                params=[sensor, day],
-            ).to_arrow_table()
-            written += _write_chunk(staging, chunk, sensor, f"rebuild-{day}")
-    finally:
-        con.close()
-    # Swap the whole tree so readers never see a half-rebuilt set.
+    for path in sorted(settings.flows_path.glob("sensor=*/date=*/hour=*/*.parquet")):
+        sensor = path.parent.parent.parent.name.removeprefix("sensor=")
+        table = pq.read_table(path, columns=_NEEDED)
+        written += _write_chunk(staging, table, sensor, path.stem)
     if staging.exists():
         from iotnotice.stats.monthsets import refresh_month_sets
 
         refresh_month_sets(staging)
+    # Swap the whole tree so readers never see a half-rebuilt set.
     if root.exists():
         shutil.rmtree(root)
     if staging.exists():
