@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from iotnotice.stats.aggregates import (
     aggregate_committed_files,
+    compact_aggregates,
     rebuild_aggregates,
     remove_aggregates,
     update_daily_aggregates,
@@ -12,6 +13,7 @@ from iotnotice.stats.summary import protocol_mix, statistics, statistics_per_sen
 
 __all__ = [
     "aggregate_committed_files",
+    "compact_aggregates",
     "protocol_mix",
     "rebuild_aggregates",
     "remove_aggregates",

@@ -34,6 +34,7 @@ __all__ = [
     "AGGREGATE_KINDS",
     "aggregate_committed_files",
     "aggregates_path",
+    "compact_aggregates",
     "rebuild_aggregates",
     "remove_aggregates",
     "update_daily_aggregates",
@@ -117,12 +118,14 @@ def aggregate_committed_files(
     for path in paths:
         table = pq.read_table(path, columns=_NEEDED)
         written += update_daily_aggregates(settings, table, sensor, path.stem)
-    # Flow files sit under date=YYYY-MM-DD folders: those name the months to re-compact.
-    months = {p.parent.parent.name[5:12] for p in paths if p.parent.parent.name.startswith("date=")}
+    return written
+
+
+def compact_aggregates(settings: Settings) -> int:
+    """Rebuild stale monthly source sets (call once after a batch of ingests); sets built."""
     from iotnotice.stats.monthsets import refresh_month_sets
 
-    refresh_month_sets(aggregates_path(settings), months)
-    return written
+    return refresh_month_sets(aggregates_path(settings))
 
 
 def rebuild_aggregates(settings: Settings) -> int:

@@ -7,9 +7,10 @@ one row per source per day. A month set holds each (sensor, month)'s distinct so
 
 It is derived only from that month's daily ``sources`` files, and records in its Parquet
 metadata which daily files (name, size, mtime) it was built from. A set whose daily files have
-changed since is *stale*; readers then fall back to the daily files, so a stale set is slower,
-never wrong. :func:`refresh_month_sets` rebuilds stale sets (ingest calls it for the months it
-touched; ``iotnotice stats --rebuild-aggregates`` for all).
+changed since is *stale*; readers then use that month's daily files instead, so a stale set is
+slower, never wrong. :func:`refresh_month_sets` (``compact_aggregates``) rebuilds stale sets:
+run it after a batch of ingests, not per file — compacting costs a read of the month's daily
+files, which per hourly capture would add up during a backfill.
 """
 
 from __future__ import annotations
@@ -94,14 +95,35 @@ def month_sets_fresh(root: Path) -> bool:
     )
 
 
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _file_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(_quote(p.as_posix()) for p in paths) + "]"
+
+
 def month_view(con: duckdb.DuckDBPyConnection, root: Path) -> bool:
-    """Create the view ``agg_month_sources`` (sensor, month, src_ip, src_ip6) when fresh."""
-    if not month_sets_fresh(root):
+    """Create the view ``agg_month_sources`` (sensor, month, src_ip, src_ip6): up-to-date month
+    sets where there are some, the daily files for the other months; False without aggregates."""
+    groups = _daily_files(root)
+    if not groups:
         return False
-    glob = (root / "month_sources" / "sensor=*" / "month=*" / "set.parquet").as_posix()
-    con.execute(
-        "CREATE OR REPLACE VIEW agg_month_sources AS SELECT * FROM read_parquet('"
-        + glob.replace("'", "''")
-        + "', hive_partitioning = true, hive_types = {'sensor': VARCHAR, 'month': VARCHAR})"
-    )
+    fresh: list[Path] = []
+    parts: list[str] = []
+    for (sensor_dir, month), files in sorted(groups.items()):
+        target = _set_path(root, sensor_dir, month)
+        if _recorded(target) == _manifest(files):
+            fresh.append(target)
+            continue
+        parts.append(
+            f"SELECT {_quote(sensor_dir.removeprefix('sensor='))} AS sensor, {_quote(month)} AS "
+            f"month, src_ip, src_ip6 FROM read_parquet({_file_list(files)})"
+        )
+    if fresh:
+        parts.append(
+            f"SELECT sensor, month, src_ip, src_ip6 FROM read_parquet({_file_list(fresh)}, "
+            "hive_partitioning = true, hive_types = {'sensor': VARCHAR, 'month': VARCHAR})"
+        )
+    con.execute("CREATE OR REPLACE VIEW agg_month_sources AS " + " UNION ALL ".join(parts))
     return True
