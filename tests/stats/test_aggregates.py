@@ -23,6 +23,7 @@ from iotnotice.stats import (
     update_daily_aggregates,
 )
 from iotnotice.stats.aggregates import aggregates_path
+from iotnotice.stats.check import check as stats_check
 from iotnotice.stats.monthsets import month_sets_fresh, refresh_month_sets
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -155,3 +156,12 @@ def test_reingest_after_rebuild_replaces_not_doubles(store: Store) -> None:
     assert compact_aggregates(store.settings) >= 1
     assert month_sets_fresh(aggregates_path(store.settings))
     assert statistics(store.settings, store.engine, "year", source="aggregates", now=NOW) == before
+
+
+def test_check_notes_missing_and_stale_aggregates(store: Store) -> None:
+    """Flows without aggregates, then stale month sets, are reported; compacted is clean."""
+    assert "rebuild-aggregates" in stats_check(store.settings)[0]
+    _feed(store)
+    assert "stale" in stats_check(store.settings)[0]
+    compact_aggregates(store.settings)
+    assert stats_check(store.settings) == []
