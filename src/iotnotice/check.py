@@ -39,6 +39,18 @@ def _research(settings: Settings) -> list[str]:
     return []
 
 
+def _notify(settings: Settings) -> list[str]:
+    from iotnotice.notify.check import check
+
+    return list(check(settings))
+
+
+def _honeypot(settings: Settings) -> list[str]:
+    from iotnotice.honeypot import check
+
+    return list(check())
+
+
 def _flow_store(settings: Settings) -> list[str]:
     from iotnotice.store.query import connect_duckdb
 
@@ -51,6 +63,8 @@ CHECKS: dict[str, Callable[[Settings], list[str]]] = {
     "ip data": _ip_data,
     "ISP registry": _registry,
     "research networks": _research,
+    "report formats": _notify,
+    "honeypot credentials": _honeypot,
     "flow store": _flow_store,
 }
 

@@ -202,7 +202,7 @@ def test_status_round_trip_and_privacy(
         f"/api/isp/v1/cases/{NOTICE_A}/status",
         {"status": "subscriber_alerted", "note": ""},
     ) in posts
-    assert any(body["note"] == "subscriber placed in the walled garden" for _, body in posts)
+    assert any(body["status"] == "quarantined" for _, body in posts)
     assert {p.split("/")[-2] for p, _ in posts} == {NOTICE_A, NOTICE_B, "CGNT-AAAA-BBBB-C"}
     assert {f[0] for f in summary.failed} == {NOTICE_B}  # every update of B is refused
     assert push_status(live, engine).sent == 0  # sent and refused updates are not resent

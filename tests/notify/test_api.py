@@ -123,6 +123,8 @@ def test_status_updates_follow_the_lifecycle(world: tuple, engine: Engine) -> No
         ).json()["status"]
         == "acknowledged"
     )
+    walled = client.post(url, headers=alpha, json={"status": "quarantined"})
+    assert walled.status_code == 200 and walled.json()["status"] == "acknowledged"
     done = client.post(url, headers=alpha, json={"status": "resolved"})
     assert done.status_code == 200 and done.json()["status"] == "resolved"
     again = client.post(url, headers=alpha, json={"status": "acknowledged"})
@@ -133,9 +135,11 @@ def test_status_updates_follow_the_lifecycle(world: tuple, engine: Engine) -> No
         "new",
         "notified",
         "acknowledged",
+        "acknowledged",
         "resolved",
     ]
     assert {e["actor"] for e in detail["events"][2:]} == {"isp:alpha-net"}
+    assert any("walled garden" in e["note"] for e in detail["events"])
 
 
 def test_not_ours_returns_case_to_coordinator(

@@ -54,11 +54,10 @@ API_PATHS = {
     "report_file": "/api/isp/v1/reports/{id}/file",
     "status": "/api/isp/v1/cases/{notice_id}/status",
 }
-# The coordinator's vocabulary has no "quarantined": it is reported as an alert with a note.
 WIRE_STATUS = {
     "acknowledged": ("acknowledged", ""),
     "subscriber_alerted": ("subscriber_alerted", ""),
-    "quarantined": ("subscriber_alerted", "subscriber placed in the walled garden"),
+    "quarantined": ("quarantined", ""),
     "resolved": ("resolved", ""),
     "not_ours": ("not_ours", ""),
 }

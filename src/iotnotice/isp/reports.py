@@ -33,7 +33,7 @@ from iotnotice.errors import InputError
 __all__ = ["ImportSummary", "ReportLine", "import_reports", "parse_report_file", "store_lines"]
 
 _NOTICE = re.compile(
-    r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-Z*~$=U])\b"
+    r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-Z*~$=U])(?![0-9A-Z])"
 )
 _LIST_KEYS = ("reports", "cases", "items", "events")
 

@@ -79,7 +79,7 @@ class ReportOut(BaseModel):
 class StatusUpdate(BaseModel):
     """What the ISP reports back about a case."""
 
-    status: Literal["acknowledged", "subscriber_alerted", "resolved", "not_ours"]
+    status: Literal["acknowledged", "subscriber_alerted", "quarantined", "resolved", "not_ours"]
     note: str = Field("", max_length=2000)
 
 
@@ -164,13 +164,18 @@ def _apply(session: Session, case: Case, update: StatusUpdate, actor: str) -> st
         )
         case.isp_id = None  # back to the unassigned list for the coordinator to review
         return "case returned to the coordinator as not belonging to this ISP"
-    if update.status == "subscriber_alerted":
-        note = f"subscriber alerted. {note}".strip()
+    if update.status in ("subscriber_alerted", "quarantined"):
+        what = (
+            "subscriber alerted"
+            if update.status == "subscriber_alerted"
+            else ("subscriber placed in the walled garden")
+        )
+        note = f"{what}. {note}".strip()
         if case.status in ("new", "notified"):
             transition(session, case, "acknowledged", actor, note)
         else:
             record_event(session, case, actor, case.status, note, from_status=case.status)
-        return "subscriber alert recorded"
+        return f"{what} recorded"
     if case.status != update.status:
         transition(session, case, update.status, actor, note)
     return f"status {update.status}"
