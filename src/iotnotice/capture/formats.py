@@ -72,14 +72,17 @@ class Window:
         self._raw = raw
         self._stream = stream
         self._mmap: mmap.mmap | None = None
+        self._released = 0
         self.base = 0
         self.eof = stream is None
+        self.failure = ""  # why the decompressor stopped, when it did
         if stream is None:
             size = raw.seek(0, 2)
             if size == 0:
                 self.buf = np.zeros(0, dtype=np.uint8)
             else:
                 self._mmap = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+                self._mmap.madvise(mmap.MADV_SEQUENTIAL)
                 self.buf = np.frombuffer(self._mmap, dtype=np.uint8)
         else:
             self.buf = np.zeros(0, dtype=np.uint8)
@@ -91,27 +94,36 @@ class Window:
             return self.base + pos
         return self._raw.tell()
 
-    def refill(self, keep_from: int, want: int = _STREAM_READ) -> int:
+    def release(self, upto: int) -> None:
+        """Unmap the pages before window offset ``upto`` from this process (they stay cached).
+
+        Decoded chunks hold copies, so consumed input need not count towards resident memory:
+        without this a long file's mapped pages add up to its whole size.
+        """
+        if self._mmap is None:
+            return
+        end = upto - upto % mmap.PAGESIZE
+        if end > self._released:
+            self._mmap.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
+
+    def refill(self, keep_from: int) -> int:
         """Drop bytes before ``keep_from``, append more; returns the shift applied to offsets."""
         if self.eof:
             return 0
         assert self._stream is not None
         try:
-            more = self._stream.read(max(want, _STREAM_READ))
+            more = self._stream.read(_STREAM_READ)
         except _CODEC_ERRORS as exc:
             self.eof = True
             self.failure = f"corrupt {self.codec} data ({exc})"
             more = b""
-        else:
-            self.failure = ""
         if not more:
             self.eof = True
         tail = self.buf[keep_from:].tobytes()
         self.buf = np.frombuffer(tail + more, dtype=np.uint8)
         self.base += keep_from
         return keep_from
-
-    failure = ""
 
     def close(self) -> None:
         # numpy views keep the mmap exported; drop them before closing.

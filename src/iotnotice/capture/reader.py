@@ -11,7 +11,7 @@ and byte offset (of the decompressed stream for compressed input).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class PacketChunk:
     frames: int = 0
     non_ip: int = 0
     bytes_read: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -151,6 +150,7 @@ def _read(win: Window, chunk_packets: int) -> Iterator[PacketChunk]:
             raw = win.raw_pos(dec.pos)
             chunk.bytes_read, last_raw = raw - last_raw, raw
             yield chunk
+            win.release(dec.pos)
             chunk = PacketChunk.empty(chunk_packets)
             rows = 0
             continue
