@@ -40,7 +40,7 @@ def _hosts(engine: Engine) -> dict[str, DetectedHost]:
 
 def test_mirai_bots_are_found(loop: tuple[Settings, Engine, DemoResult]) -> None:
     """Every simulated Mirai bot with at least 3 packets is classified infected/mirai."""
-    settings, engine, result = loop
+    _, engine, result = loop
     truth, hosts = _truth(result.truth), _hosts(engine)
     bots = [
         ip
@@ -55,9 +55,11 @@ def test_mirai_bots_are_found(loop: tuple[Settings, Engine, DemoResult]) -> None
 
 def test_victims_and_research_are_not_notified(loop: tuple[Settings, Engine, DemoResult]) -> None:
     """Backscatter victims, research scanners and spoofed sources never become cases."""
-    settings, engine, result = loop
+    _, engine, result = loop
     truth = _truth(result.truth)
-    protected = {ip for ip, row in truth.items() if row["label"] in {"backscatter", "research", "spoofed"}}
+    protected = {
+        ip for ip, row in truth.items() if row["label"] in {"backscatter", "research", "spoofed"}
+    }
     assert protected
     with session_scope(engine) as s:
         case_ips = set(s.scalars(select(Case.ip)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,4 +18,8 @@ for old in versions.glob("0001_*.py"):
 with tempfile.TemporaryDirectory() as tmp:
     engine = create_engine(f"sqlite:///{tmp}/gen.db")
     command.revision(alembic_config(engine), message="initial schema", autogenerate=True, rev_id="0001")
-print("regenerated", next(versions.glob("0001_*.py")))
+new = next(versions.glob("0001_*.py"))
+ruff = Path(sys.executable).with_name("ruff")
+subprocess.run([str(ruff), "check", "--fix", "-q", "--ignore", "E501", str(new)], check=False)
+subprocess.run([str(ruff), "format", "-q", str(new)], check=True)
+print("regenerated", new)

@@ -51,6 +51,18 @@ def _honeypot(settings: Settings) -> list[str]:
     return list(check())
 
 
+def _web(settings: Settings) -> list[str]:
+    from iotnotice.web.check import check
+
+    return list(check(settings))
+
+
+def _stats(settings: Settings) -> list[str]:
+    from iotnotice.stats.check import check
+
+    return list(check(settings))
+
+
 def _flow_store(settings: Settings) -> list[str]:
     from iotnotice.store.query import connect_duckdb
 
@@ -66,6 +78,8 @@ CHECKS: dict[str, Callable[[Settings], list[str]]] = {
     "report formats": _notify,
     "honeypot credentials": _honeypot,
     "flow store": _flow_store,
+    "statistics": _stats,
+    "web": _web,
 }
 
 

@@ -1,10 +1,10 @@
 """Exceptions the CLI turns into one clear line and a non-zero exit status.
 
-    IotnoticeError
-    ├── ConfigError        settings, registry or data files that cannot be used
-    ├── InputError         a file to read is missing, unreadable or damaged (names file and offset)
-    ├── NotFoundError      a named thing (sensor, ISP, case) does not exist
-    └── DeliveryError      a report could not be delivered
+IotnoticeError
+├── ConfigError        settings, registry or data files that cannot be used
+├── InputError         a file to read is missing, unreadable or damaged (names file and offset)
+├── NotFoundError      a named thing (sensor, ISP, case) does not exist
+└── DeliveryError      a report could not be delivered
 """
 
 from __future__ import annotations

@@ -45,7 +45,9 @@ PACKET: tuple[Column, ...] = (
     Column("ttl", pa.uint8(), "IPv4 TTL or IPv6 hop limit as received."),
     Column("tcp_flags", pa.uint8(), "TCP flags byte (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32)."),
     Column("ip_len", pa.uint16(), "IP total length (IPv6: payload length + 40)."),
-    Column("tcp_synlen", pa.uint8(), "TCP header length in bytes of a SYN (20 = no options), else 0."),
+    Column(
+        "tcp_synlen", pa.uint8(), "TCP header length in bytes of a SYN (20 = no options), else 0."
+    ),
     Column("tcp_synwinlen", pa.uint16(), "TCP window of a SYN, else 0."),
     Column("ip_id", pa.uint16(), "IPv4 identification field."),
     Column("tcp_seq", pa.uint32(), "TCP sequence number."),
@@ -74,10 +76,14 @@ FLOW_TUPLE: tuple[Column, ...] = (
     Column("tcp_synwinlen", pa.uint16(), "Window of SYNs, else 0."),
     Column("packet_cnt", pa.uint32(), "Packets aggregated into this row."),
     Column("mirai_cnt", pa.uint32(), "Packets with TCP seq == destination IPv4 (Mirai)."),
-    Column("masscan_cnt", pa.uint32(), "Packets with Masscan's IP ID or corsaro's large-scan test."),
+    Column(
+        "masscan_cnt", pa.uint32(), "Packets with Masscan's IP ID or corsaro's large-scan test."
+    ),
     Column("zmap_cnt", pa.uint32(), "Packets with IP ID 54321 (legacy ZMap)."),
     Column("spoofed_cnt", pa.uint32(), "Packets flagged by corsaro's spoofing heuristics."),
-    Column("quirk_cnt", pa.uint32(), "Malformed-but-kept packets (e.g. TCP offset beyond IP length)."),
+    Column(
+        "quirk_cnt", pa.uint32(), "Malformed-but-kept packets (e.g. TCP offset beyond IP length)."
+    ),
     Column("src_ip6", pa.binary(16), "IPv6 source address (null for IPv4).", nullable=True),
     Column("dst_ip6", pa.binary(16), "IPv6 destination address (null for IPv4).", nullable=True),
 )
@@ -86,7 +92,9 @@ FLOW_TUPLE: tuple[Column, ...] = (
 HOST: tuple[Column, ...] = (
     Column("ip", pa.string(), "Source address (text)."),
     Column("classification", pa.string(), "infected | scanner | research | backscatter | noise"),
-    Column("family", pa.string(), "Malware family or tool (mirai, iot-unknown, masscan, ...).", True),
+    Column(
+        "family", pa.string(), "Malware family or tool (mirai, iot-unknown, masscan, ...).", True
+    ),
     Column("confidence", pa.float64(), "Probability-like confidence in [0, 1] of the class."),
     Column("first_seen", pa.timestamp("s", tz="UTC"), "First packet seen."),
     Column("last_seen", pa.timestamp("s", tz="UTC"), "Last packet seen."),
@@ -102,7 +110,10 @@ HOST: tuple[Column, ...] = (
 def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
     """The Arrow schema of a declared record."""
     return pa.schema(
-        [pa.field(c.name, c.type, nullable=c.nullable, metadata={"doc": c.description}) for c in columns]
+        [
+            pa.field(c.name, c.type, nullable=c.nullable, metadata={"doc": c.description})
+            for c in columns
+        ]
     )
 
 

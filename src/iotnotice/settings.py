@@ -30,31 +30,47 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", "./iotnotice-data", "Directory holding the database, flow store and outbox."),
+    Setting(
+        "data_dir", "./iotnotice-data", "Directory holding the database, flow store and outbox."
+    ),
     Setting("database_url", "", "SQLAlchemy URL; empty means SQLite at DATA_DIR/iotnotice.db."),
-    Setting("flow_interval", 60, "Flow-tuple aggregation interval in seconds (corsaro default: 60)."),
+    Setting(
+        "flow_interval", 60, "Flow-tuple aggregation interval in seconds (corsaro default: 60)."
+    ),
     Setting("chunk_packets", 1_000_000, "Packets decoded per chunk during ingest (bounds memory)."),
     Setting("duckdb_memory_limit", "4GB", "Memory limit for DuckDB queries over the flow store."),
     Setting("duckdb_threads", 2, "Threads DuckDB may use."),
     Setting("ip_data", "bundled", "IP data source: 'bundled' (geoip2fast data) or an .mmdb path."),
-    Setting("isp_registry", "", "ISP registry TOML file; empty means the shipped Japanese default."),
+    Setting(
+        "isp_registry", "", "ISP registry TOML file; empty means the shipped Japanese default."
+    ),
     Setting("country_scope", "JP", "Countries whose ISPs are notified (comma-separated)."),
-    Setting("research_networks", "", "Extra research-scanner list (TOML) merged with the shipped one."),
+    Setting(
+        "research_networks", "", "Extra research-scanner list (TOML) merged with the shipped one."
+    ),
     Setting("mirai_min_packets", 3, "Mirai-fingerprinted SYNs needed to call a source infected."),
     Setting("iot_min_packets", 20, "IoT-port SYNs (no options, initial TTL 64) for 'iot-unknown'."),
     Setting("iot_min_destinations", 10, "Distinct darknet destinations for 'iot-unknown'."),
-    Setting("scanner_min_destinations", 100, "Distinct destinations that make an untagged scanner."),
-    Setting("backscatter_min_packets", 25, "Backscatter packets per source (corsaro dos: 25)."),
-    Setting("backscatter_min_seconds", 60, "Backscatter attack duration in seconds (corsaro dos: 60)."),
     Setting(
-        "backscatter_window_packets", 30, "Backscatter packets within one 60 s window (corsaro: 30)."
+        "scanner_min_destinations", 100, "Distinct destinations that make an untagged scanner."
+    ),
+    Setting("backscatter_min_packets", 25, "Backscatter packets per source (corsaro dos: 25)."),
+    Setting(
+        "backscatter_min_seconds", 60, "Backscatter attack duration in seconds (corsaro dos: 60)."
+    ),
+    Setting(
+        "backscatter_window_packets",
+        30,
+        "Backscatter packets within one 60 s window (corsaro: 30).",
     ),
     Setting(
         "iot_ports",
         "23,2323,37215,52869,5555,7547,60001,8080,8081,81,9000,49152,6789,5358,2222,22",
         "Destination ports counted as IoT-bot targets (telnet, exploit ports of Mirai variants).",
     ),
-    Setting("spoofed_min_percent", 50, "Share (%) of spoofing-flagged packets that marks a source."),
+    Setting(
+        "spoofed_min_percent", 50, "Share (%) of spoofing-flagged packets that marks a source."
+    ),
     Setting("tool_min_percent", 50, "Share (%) of Masscan/ZMap-flagged packets for 'scanner'."),
     Setting("suppression_days", 7, "Days before an unchanged case is reported to its ISP again."),
     Setting("case_expiry_days", 30, "Days without a sighting after which an open case expires."),
@@ -81,7 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("isp_mail_from", "abuse@isp.example", "From address of subscriber alert e-mail."),
     Setting("isp_language", "ja", "Alert language (ja or en) for subscribers with none set."),
     Setting("isp_templates_dir", "", "Directory of alert templates overriding the shipped ones."),
-    Setting("isp_radius_timeout", 7200, "Seconds a RADIUS session w/o Stop outlives its last record."),
+    Setting(
+        "isp_radius_timeout", 7200, "Seconds a RADIUS session w/o Stop outlives its last record."
+    ),
     Setting("isp_quarantine_filter_id", "walled-garden", "RADIUS Filter-Id for quarantine."),
     Setting("isp_quarantine_set", "iotnotice_quarantine", "nftables/ipset set of quarantined IPs."),
     Setting("isp_coordinator_url", "", "Coordinator API base URL for report pull and status."),
@@ -151,7 +169,9 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{origin}: setting {name!r} needs an integer, got {value!r}") from None
+            raise ConfigError(
+                f"{origin}: setting {name!r} needs an integer, got {value!r}"
+            ) from None
     return str(value)
 
 
@@ -176,7 +196,7 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Defaults, then the TOML file (explicit, or ``iotnotice.toml`` in the cwd), then environment."""
+    """Defaults, then the TOML file (given, or ./iotnotice.toml), then the environment."""
     env = os.environ if environ is None else environ
     values = dict(_DEFAULTS)
     path = config_file or (Path(env["IOTNOTICE_CONFIG"]) if "IOTNOTICE_CONFIG" in env else None)

@@ -26,7 +26,7 @@ def test_unknown_setting_is_an_error(tmp_path: Path) -> None:
     """A misspelt key in the file is reported with the file name, not ignored."""
     cfg = tmp_path / "bad.toml"
     cfg.write_text("flow_intervall = 5\n")
-    with pytest.raises(ConfigError, match="bad.toml.*flow_intervall"):
+    with pytest.raises(ConfigError, match=r"bad\.toml.*flow_intervall"):
         load_settings(cfg, environ={})
 
 
@@ -36,7 +36,7 @@ def test_bad_types_and_syntax(tmp_path: Path) -> None:
         load_settings(environ={"IOTNOTICE_FLOW_INTERVAL": "soon"})
     cfg = tmp_path / "broken.toml"
     cfg.write_text("flow_interval = \n")
-    with pytest.raises(ConfigError, match="broken.toml"):
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
         load_settings(cfg, environ={})
 
 

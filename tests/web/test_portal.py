@@ -76,3 +76,17 @@ def test_isp_reports_status_of_its_own_case(site: Site) -> None:
         case = session.scalar(select(Case).where(Case.notice_id == site.genuine))
         assert case is not None and case.status == "acknowledged"
         assert case.events[-1].actor == "isp:east-net"
+
+
+def test_pull_api_is_served_by_the_web_app(site: Site) -> None:
+    """/api/isp/v1 answers JSON: 401 without a token, the ISP's own cases with one."""
+    engine = site.client.app.state.engine  # type: ignore[attr-defined]
+    assert site.client.get("/api/isp/v1/cases").status_code == 401
+    assert (
+        site.client.get("/api/isp/v1/cases").headers["content-type"].startswith("application/json")
+    )
+    _, token = create_token(engine, "east-net")
+    listed = site.client.get("/api/isp/v1/cases", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200
+    ips = {c["ip"] for c in listed.json()}
+    assert INFECTED_IP in ips and OTHER_IP not in ips

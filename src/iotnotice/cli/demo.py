@@ -24,7 +24,10 @@ def print_overview(app: AppContext, ov: Overview) -> None:
     totals.add_row(
         f"{ov.packets:,}",
         f"{ov.sources:,}",
-        *(f"{ov.hosts_by_class.get(c, 0):,}" for c in ("infected", "scanner", "research", "backscatter", "noise")),
+        *(
+            f"{ov.hosts_by_class.get(c, 0):,}"
+            for c in ("infected", "scanner", "research", "backscatter", "noise")
+        ),
     )
     app.console.print(totals)
     isp = Table(title="Infected hosts per ISP")
@@ -64,7 +67,11 @@ def demo_cmd(
     app.console.rule("iotnotice demo")
     app.console.print(f"data directory: {app.settings.data_path.resolve()}")
     result = run_demo(
-        app.settings, app.engine, packets=packets, seed=seed, step=lambda m: app.console.print(f"• {m}")
+        app.settings,
+        app.engine,
+        packets=packets,
+        seed=seed,
+        step=lambda m: app.console.print(f"• {m}"),
     )
     for r in result.ingest:
         app.console.print(f"  {r.path}: {r.status}, {r.stored_packets:,} packets stored")
@@ -80,6 +87,10 @@ def demo_cmd(
         h = host or app.settings.web_host
         p = port or app.settings.web_port
         app.console.print(f"web UI on http://{h}:{p}/ (Ctrl-C to stop)")
+        app.console.print(
+            f"operator console: http://{h}:{p}/operator/cases "
+            f"(sign-in details in {result.extra['operator_file']})"
+        )
         run_server(app.settings, h, p)
 
 

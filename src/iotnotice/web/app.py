@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from iotnotice.db import connect
+from iotnotice.notify.api import create_isp_api
 from iotnotice.settings import Settings
 from iotnotice.web import admin, console, operator, portal, public
 from iotnotice.web.render import render
@@ -59,6 +60,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=8 * 3600,
     )
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    # The ISP pull API is its own app so that its errors stay JSON, not HTML pages.
+    app.mount("/api/isp", create_isp_api(settings, app.state.engine, prefix="/v1"))
     app.include_router(public.router)
     app.include_router(operator.router)
     app.include_router(console.router)

@@ -41,7 +41,18 @@ def test_every_command_has_help() -> None:
     runner = CliRunner()
     paths = _all_commands()
     names = {p[0] for p in paths if p}
-    for required in ("simulate", "sensor", "ingest", "detect", "hosts", "notify", "stats", "serve", "demo", "check"):
+    for required in (
+        "simulate",
+        "sensor",
+        "ingest",
+        "detect",
+        "hosts",
+        "notify",
+        "stats",
+        "serve",
+        "demo",
+        "check",
+    ):
         assert required in names, required
     for path in paths:
         result = runner.invoke(cli, [*path, "--help"])
@@ -78,10 +89,15 @@ def test_bad_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_simulate_ingest_detect_hosts(tmp_path: Path) -> None:
-    """The documented sequence of commands works and `hosts --format csv` has the promised columns."""
+    """The documented commands in sequence; `hosts --format csv` has the promised columns."""
     data = tmp_path / "data"
     pcap, truth = tmp_path / "s.pcap", tmp_path / "t.csv"
-    assert run("simulate", str(pcap), "--truth", str(truth), "--packets", "50000", data=data).returncode == 0
+    assert (
+        run(
+            "simulate", str(pcap), "--truth", str(truth), "--packets", "50000", data=data
+        ).returncode
+        == 0
+    )
     assert run("sensor", "add", "tokyo", "--prefix", "203.0.113.0/24", data=data).returncode == 0
     listed = run("sensor", "list", data=data)
     assert "tokyo" in listed.stdout and "203.0.113.0/24" in listed.stdout
@@ -93,8 +109,20 @@ def test_simulate_ingest_detect_hosts(tmp_path: Path) -> None:
     out = run("hosts", "--class", "infected", "--format", "csv", data=data)
     assert out.returncode == 0, out.stderr
     header = out.stdout.splitlines()[0].split(",")
-    for col in ("ip", "classification", "family", "confidence", "first_seen", "last_seen",
-                "packets", "ports", "asn", "as_name", "country", "isp"):
+    for col in (
+        "ip",
+        "classification",
+        "family",
+        "confidence",
+        "first_seen",
+        "last_seen",
+        "packets",
+        "ports",
+        "asn",
+        "as_name",
+        "country",
+        "isp",
+    ):
         assert col in header
     assert len(out.stdout.splitlines()) > 1
     stats = run("stats", "--format", "json", data=data)
