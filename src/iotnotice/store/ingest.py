@@ -71,8 +71,14 @@ def ingest_files(
     progress: Progress | None = None,
 ) -> list[IngestResult]:
     """Ingest each file for ``sensor`` (default: the catch-all sensor); one result per file."""
+    from iotnotice.stats.aggregates import compact_aggregates
+
     info = get_sensor(engine, sensor) if sensor else ensure_default_sensor(engine)
-    return [ingest_file(settings, engine, Path(p), info, progress) for p in paths]
+    results = [ingest_file(settings, engine, Path(p), info, progress) for p in paths]
+    if any(r.status in ("ingested", "damaged") for r in results):
+        # Monthly distinct-source sets are rebuilt once per batch, not per file.
+        compact_aggregates(settings)
+    return results
 
 
 def _failed(path: Path, message: str) -> IngestResult:
