@@ -155,7 +155,7 @@ def test_home_is_japanese_and_switches_to_english(page: Page, site: Site) -> Non
     assert page.get_attribute("html", "lang") == "en"
     assert "lang=en" in page.url
     body = page.inner_text("main")
-    assert not any("\u3040" <= ch <= "\u30ff" for ch in body), "Japanese kana left on the English page"
+    assert not any("\u3040" <= ch <= "\u30ff" for ch in body), "kana left on the English page"
     page.screenshot(path=str(site.shots / "home-en.png"), full_page=True)
 
 
