@@ -17,7 +17,9 @@ for old in versions.glob("0001_*.py"):
     old.unlink()
 with tempfile.TemporaryDirectory() as tmp:
     engine = create_engine(f"sqlite:///{tmp}/gen.db")
-    command.revision(alembic_config(engine), message="initial schema", autogenerate=True, rev_id="0001")
+    command.revision(
+        alembic_config(engine), message="initial schema", autogenerate=True, rev_id="0001"
+    )
 new = next(versions.glob("0001_*.py"))
 ruff = Path(sys.executable).with_name("ruff")
 subprocess.run([str(ruff), "check", "--fix", "-q", "--ignore", "E501", str(new)], check=False)
