@@ -129,3 +129,27 @@ def test_simulate_ingest_detect_hosts(tmp_path: Path) -> None:
     assert stats.returncode == 0, stats.stderr
     assert run("notify", "--dry-run", data=data).returncode == 0
     assert run("check", data=data).returncode == 0
+
+
+def test_lazy_command_map_names_every_command() -> None:
+    """The part -> commands map the lazy group loads from matches each part's module exactly."""
+    import importlib
+
+    from iotnotice.cli.commands import PART_COMMANDS
+
+    for part, names in PART_COMMANDS.items():
+        module = importlib.import_module(f"iotnotice.cli.{part}")
+        assert tuple(c.name for c in module.commands) == names, part
+
+
+def test_running_a_command_imports_only_its_part() -> None:
+    """`iotnotice sensor --help` loads the store commands, not the web app or the detector."""
+    code = (
+        "import sys; from iotnotice.cli import cli; "
+        "cli(['sensor', '--help'], standalone_mode=False); "
+        "print(sorted(m for m in sys.modules if m.startswith('iotnotice.cli.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = out.stdout.strip().splitlines()[-1]
+    assert "iotnotice.cli.store" in loaded
+    assert "iotnotice.cli.web" not in loaded and "iotnotice.cli.detect" not in loaded

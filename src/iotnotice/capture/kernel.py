@@ -86,7 +86,7 @@ def _u16(b: np.ndarray, o: int, big: bool) -> int:
     return _be16(b, o) if big else _le16(b, o)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _link_payload(b: np.ndarray, off: int, end: int, linktype: int) -> tuple[int, int]:
     """(offset of the IP header, expected IP version 4/6, 0 = read the nibble, -1 = not IP)."""
     caplen = end - off
@@ -134,7 +134,7 @@ def _link_payload(b: np.ndarray, off: int, end: int, linktype: int) -> tuple[int
     return off, -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _l4(
     b: np.ndarray, q: int, end: int, proto: int, avail: int, first: bool
 ) -> tuple[int, int, int, int, int, int, int]:

@@ -20,7 +20,23 @@ __all__ = ["cli", "main"]
 
 
 class _Group(click.Group):
-    """Turns expected errors into one line and a non-zero exit status."""
+    """Turns expected errors into one line and a non-zero exit status.
+
+    Commands are loaded lazily: running one imports only the module of its part.
+    """
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            from iotnotice.cli import commands
+
+            commands.load_part_of(self, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from iotnotice.cli import commands
+
+        commands.load_all(self)
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -65,5 +81,4 @@ def _register() -> None:
 
 
 def main() -> None:
-    _register()
     cli()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from sqlalchemy import Engine
 
-from iotnotice.db.engine import connect
 from iotnotice.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = ["AppContext", "pass_app"]
 
@@ -24,6 +26,9 @@ class AppContext:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            # Imported here: commands that need no database start faster.
+            from iotnotice.db.engine import connect
+
             self._engine = connect(self.settings)
         return self._engine
 

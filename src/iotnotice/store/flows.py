@@ -62,7 +62,7 @@ def _same6(i: int, j: int, s6: np.ndarray, d6: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group(
     keep: np.ndarray,
     time: np.ndarray,
@@ -71,8 +71,8 @@ def _group(
     s6: np.ndarray,
     d6: np.ndarray,
     fp: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(index of each group's first packet, per-group [packets, 5 fingerprint counters]).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index of each group's first packet, its packed key, [packets, 5 fingerprint counters]).
 
     The table is bounded (it stays mostly in cache); when half full, it starts afresh: a slot
     whose group id predates the current segment counts as empty. Keys seen again after that
@@ -139,7 +139,116 @@ def _group(
             for bit in range(5):
                 if f & (1 << bit):
                     counts[gid, bit + 1] += 1
-    return first[:g], counts[:g]
+    return first[:g], gkey[:g], counts[:g]
+
+
+@njit(cache=True, nogil=True)
+def _radix_pass(
+    digit: np.ndarray, keys: np.ndarray, hours: np.ndarray, idx: np.ndarray, shift: int, hour: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One stable counting-sort pass on a 16-bit digit; unchanged when every digit is equal."""
+    n = len(idx)
+    counts = np.zeros(65537, dtype=np.int64)
+    for k in range(n):
+        # Both branches int64: numba would unify uint64 with int64 to float.
+        d = hours[k] if hour else np.int64((keys[k] >> np.uint64(shift)) & np.uint64(0xFFFF))
+        digit[k] = d
+        counts[d + 1] += 1
+    if counts.max() == n:  # one value: this digit cannot reorder anything
+        return keys, hours, idx
+    for d in range(65536):
+        counts[d + 1] += counts[d]
+    out_keys = np.empty_like(keys)
+    out_hours = np.empty_like(hours)
+    out_idx = np.empty_like(idx)
+    for k in range(n):
+        d = digit[k]
+        j = counts[d]
+        counts[d] = j + 1
+        out_keys[j] = keys[k]
+        out_hours[j] = hours[k]
+        out_idx[j] = idx[k]
+    return out_keys, out_hours, out_idx
+
+
+@njit(cache=True, nogil=True)
+def _storage_order(time: np.ndarray, address: np.ndarray) -> np.ndarray:
+    """Row order by hour, then source, then destination: long runs that compress and prune well.
+
+    The writer cuts hour partitions as slices of this order. A stable LSD radix sort on 16-bit
+    digits (destination, source, hour), skipping digits that are the same on every row (the
+    upper half of a darknet's destinations, the hour of most chunks): a few linear passes.
+    Rows with equal (hour, source, destination) keep their first-seen order. ``address`` is
+    source << 32 | destination.
+    """
+    n = len(time)
+    idx = np.arange(n).astype(np.int64)
+    if n == 0:
+        return idx
+    keys = np.empty(n, dtype=np.uint64)
+    hours = np.empty(n, dtype=np.int64)
+    lo = time[0] // 3600
+    hi = lo
+    for k in range(n):
+        keys[k] = address[k]
+        h = time[k] // 3600
+        hours[k] = h
+        lo = min(lo, h)
+        hi = max(hi, h)
+    digit = np.empty(n, dtype=np.int64)
+    for shift in (0, 16, 32, 48):
+        keys, hours, idx = _radix_pass(digit, keys, hours, idx, shift, False)
+    if hi - lo < 65536:
+        hours -= lo
+        keys, hours, idx = _radix_pass(digit, keys, hours, idx, 0, True)
+        return idx
+    # Hours more than 7 years apart in one chunk: a plain stable sort by hour finishes it.
+    return idx[np.argsort(hours, kind="mergesort")]
+
+
+@njit(cache=True, nogil=True)
+def _gather(order: np.ndarray, gkey: np.ndarray, counts: np.ndarray) -> tuple:
+    """Flow-row columns in ``order``, unpacked from the groups' keys (as ``_pack`` packed them).
+
+    Reading the packed 32-byte key, not ten packet columns, costs one cache line per row.
+    """
+    n = len(order)
+    o_time = np.empty(n, dtype=np.int64)
+    o_src = np.empty(n, dtype=np.uint32)
+    o_dst = np.empty(n, dtype=np.uint32)
+    o_sp = np.empty(n, dtype=np.uint16)
+    o_dp = np.empty(n, dtype=np.uint16)
+    o_pr = np.empty(n, dtype=np.uint8)
+    o_ttl = np.empty(n, dtype=np.uint8)
+    o_fl = np.empty(n, dtype=np.uint8)
+    o_ln = np.empty(n, dtype=np.uint16)
+    o_sl = np.empty(n, dtype=np.uint8)
+    o_sw = np.empty(n, dtype=np.uint16)
+    o_cnt = np.empty((6, n), dtype=np.uint32)
+    v6 = np.zeros(n, dtype=np.bool_)
+    m8 = np.uint64(0xFF)
+    m16 = np.uint64(0xFFFF)
+    for k in range(n):
+        g = order[k]
+        o_time[k] = np.int64(gkey[g, 0])
+        k1 = gkey[g, 1]
+        k2 = gkey[g, 2]
+        k3 = gkey[g, 3]
+        o_src[k] = np.uint32(k1 >> np.uint64(32))
+        o_dst[k] = np.uint32(k1 & np.uint64(0xFFFFFFFF))
+        o_sp[k] = np.uint16(k2 >> np.uint64(48))
+        o_dp[k] = np.uint16((k2 >> np.uint64(32)) & m16)
+        o_pr[k] = np.uint8((k2 >> np.uint64(24)) & m8)
+        o_ttl[k] = np.uint8((k2 >> np.uint64(16)) & m8)
+        o_fl[k] = np.uint8((k2 >> np.uint64(8)) & m8)
+        o_sl[k] = np.uint8(k2 & m8)
+        o_ln[k] = np.uint16(k3 >> np.uint64(32))
+        o_sw[k] = np.uint16((k3 >> np.uint64(16)) & m16)
+        v6[k] = (k3 & m16) == np.uint64(6)
+        for j in range(6):
+            o_cnt[j, k] = counts[g, j]
+    keys = (o_src, o_dst, o_sp, o_dp, o_pr, o_ttl, o_fl, o_ln, o_sl, o_sw)
+    return o_time, keys, o_cnt, v6
 
 
 def _ip6_column(raw: np.ndarray, rows: np.ndarray, is6: np.ndarray) -> pa.Array:
@@ -153,29 +262,12 @@ def _ip6_column(raw: np.ndarray, rows: np.ndarray, is6: np.ndarray) -> pa.Array:
     )
 
 
-def _storage_order(time: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Row order by hour, then source, then destination: long runs that compress and prune well.
-
-    The writer cuts hour partitions as slices of this order. One 64-bit key sort plus a radix
-    sort of the (small) hour numbers costs a fraction of a multi-column lexsort.
-    """
-    key = (src.astype(np.uint64) << np.uint64(32)) | dst
-    order = np.argsort(key)
-    if len(time) == 0:
-        return order
-    hours = time[order] // 3600
-    span = hours - hours.min()
-    if span.max() < 2**16:
-        return order[np.argsort(span.astype(np.uint16), kind="stable")]
-    return order[np.argsort(hours, kind="stable")]
-
-
 def aggregate(chunk: PacketChunk, keep: np.ndarray, interval: int) -> pa.Table:
     """Flow tuples of the kept packets of ``chunk`` per ``interval`` seconds (FLOW_TUPLE schema)."""
     ver = chunk.ip_version
     time = (chunk.ts // (interval * 1_000_000_000)) * interval
     keys = tuple(chunk.columns[c] for c in _KEY_COLUMNS)
-    rows, counts = _group(
+    first, gkey, counts = _group(
         np.ascontiguousarray(keep & (ver != 0)),
         time,
         ver,
@@ -184,15 +276,16 @@ def aggregate(chunk: PacketChunk, keep: np.ndarray, interval: int) -> pa.Table:
         chunk.dst_ip6,
         chunk.fingerprints,
     )
-    order = _storage_order(time[rows], chunk.src_ip[rows], chunk.dst_ip[rows])
-    rows, counts = rows[order], counts[order]
-    is6 = ver[rows] == 6
-    columns: dict[str, pa.Array] = {"time": pa.array(time[rows])}
-    for name in _KEY_COLUMNS:
-        columns[name] = pa.array(chunk.columns[name][rows])
-    columns["packet_cnt"] = pa.array(counts[:, 0])
+    order = _storage_order(np.ascontiguousarray(gkey[:, 0]).view(np.int64), gkey[:, 1].copy())
+    row_time, row_keys, row_counts, is6 = _gather(order, gkey, counts)
+    # Packet index of each row: only IPv6 rows need it, for their addresses.
+    rows = first[order] if is6.any() else order
+    columns: dict[str, pa.Array] = {"time": pa.array(row_time)}
+    for name, values in zip(_KEY_COLUMNS, row_keys, strict=True):
+        columns[name] = pa.array(values)
+    columns["packet_cnt"] = pa.array(row_counts[0])
     for k, name in enumerate(_COUNTERS):
-        columns[name] = pa.array(counts[:, k + 1])
+        columns[name] = pa.array(row_counts[k + 1])
     columns["src_ip6"] = _ip6_column(chunk.src_ip6, rows, is6)
     columns["dst_ip6"] = _ip6_column(chunk.dst_ip6, rows, is6)
     return pa.Table.from_pydict({f.name: columns[f.name] for f in FLOW_SCHEMA}, schema=FLOW_SCHEMA)

@@ -14,28 +14,29 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["FlowWriter", "write_flow_file"]
+__all__ = ["FlowWriter", "PartObserver", "write_flow_file"]
 
 # Rows per file and per row group: large groups compress best and DuckDB scans them in parallel.
 ROWS_PER_FILE = 4_000_000
 ROW_GROUP_ROWS = 1_000_000
-# Low-cardinality columns dictionary-encode well; addresses and counters do better plain + zstd.
+# Low-cardinality columns dictionary-encode well. Ports and SYN windows are near-random per
+# darknet packet: their dictionaries cost encode time and bytes, so they go plain + zstd, as do
+# addresses (sorted sources compress well). zstd level 1 writes ~20% faster than 3 and, with
+# these encodings, smaller files than level 3 with dictionaries everywhere (measured on
+# simulated traffic: 4.40 vs 4.67 bytes per row).
 _DICTIONARY = [
     "time",
-    "src_port",
-    "dst_port",
     "protocol",
     "ttl",
     "tcp_flags",
     "ip_len",
     "tcp_synlen",
-    "tcp_synwinlen",
     "packet_cnt",
     "mirai_cnt",
     "masscan_cnt",
@@ -47,7 +48,7 @@ _DICTIONARY = [
 
 _OPTIONS: dict[str, Any] = {
     "compression": "zstd",
-    "compression_level": 3,
+    "compression_level": 1,
     "use_dictionary": _DICTIONARY,
     "write_statistics": ["time", "src_ip", "dst_ip", "dst_port", "protocol"],
 }
@@ -56,6 +57,16 @@ _OPTIONS: dict[str, Any] = {
 def write_flow_file(table: pa.Table, path: Path) -> None:
     """One Parquet file of flow tuples (in the order aggregate() gave them), zstd-compressed."""
     pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, **_OPTIONS)
+
+
+class PartObserver(Protocol):
+    """Sees every part written to a flow file (by its stem), each file's end, and the commit."""
+
+    def add(self, stem: str, table: pa.Table) -> None: ...
+
+    def close(self, stem: str) -> None: ...
+
+    def install(self, ingest_id: str) -> int: ...
 
 
 @dataclass
@@ -80,6 +91,8 @@ class FlowWriter:
         self._open: dict[int, _OpenFile] = {}
         self._written: list[tuple[Path, Path]] = []
         self.rows = 0
+        # Daily statistics aggregates, fed from the rows in memory (see stats.ingestagg).
+        self.observer: PartObserver | None = None
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
 
@@ -116,6 +129,8 @@ class FlowWriter:
             )
         f.writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
         f.rows += part.num_rows
+        if self.observer is not None:
+            self.observer.add(f.final.stem, part)
         if f.rows >= ROWS_PER_FILE:
             self._close(hour)
 
@@ -123,6 +138,8 @@ class FlowWriter:
         f = self._open.pop(hour)
         f.writer.close()
         self._written.append((f.tmp, f.final))
+        if self.observer is not None:
+            self.observer.close(f.final.stem)
 
     def commit(self) -> list[Path]:
         """Finish every open file, then move them all into the dataset."""
@@ -132,6 +149,8 @@ class FlowWriter:
         for src, dst in self._written:
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
+        if self.observer is not None:
+            self.observer.install(self.ingest_id)
         self.abort()
         return [dst for _, dst in self._written]
 
