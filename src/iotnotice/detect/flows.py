@@ -12,4 +12,8 @@ __all__ = ["open_flows"]
 
 def open_flows(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the ``flows`` view of the store's Parquet dataset."""
-    return connect_duckdb(settings)
+    con = connect_duckdb(settings)
+    # Detection's queries say their order (ORDER BY); without the default insertion-order
+    # guarantee DuckDB's aggregations run freer (measured ~15% less CPU on the feature query).
+    con.execute("SET preserve_insertion_order = false")
+    return con

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from iotnotice.db import session_scope
 from iotnotice.db.models import DetectedHost, SensorPrefix
-from iotnotice.detect.evidence import evidence_for
+from iotnotice.detect.evidence import evidence_records
 from iotnotice.detect.features import Features, compute_features
 from iotnotice.detect.flows import open_flows
 from iotnotice.detect.research import ResearchNetworks, load_research_networks
@@ -26,6 +26,22 @@ from iotnotice.settings import Settings
 __all__ = ["DetectionSummary", "monitored_addresses", "run_detection"]
 
 _BATCH = 20_000
+# hosts columns in the order _rows() zips them.
+_HOST_KEYS = (
+    "ip",
+    "classification",
+    "family",
+    "confidence",
+    "first_seen",
+    "last_seen",
+    "packets",
+    "ports",
+    "asn",
+    "as_name",
+    "country",
+    "isp",
+    "evidence",
+)
 
 
 @dataclass(frozen=True)
@@ -136,34 +152,43 @@ def _rows(
 ) -> Any:
     ips = _ip_text(f)
     now = datetime.now(UTC)
-    for i in range(len(f)):
-        extra: dict[str, Any] = {"routed_prefix": prefixes[i]}
-        if rmatch[i] >= 0:
-            net = research.networks[int(rmatch[i])]
-            extra["research"] = {"organisation": net.organisation, "source": net.source}
-        yield {
-            "ip": ips[i],
-            "classification": result.classification[i],
-            "family": result.family[i],
-            "confidence": float(result.confidence[i]),
-            "first_seen": datetime.fromtimestamp(int(f["first_seen"][i]), UTC),
-            "last_seen": datetime.fromtimestamp(int(f["last_seen"][i]), UTC),
-            "packets": int(f["packets"][i]),
-            "ports": f["top_ports"][i],
-            "asn": int(enr.asn[i]) if enr.asn[i] >= 0 else None,
-            "as_name": enr.as_name[i],
-            "country": enr.country[i],
-            "isp": isp[i],
-            "evidence": evidence_for(f, i, str(result.rule[i]), extra),
-            "detected_at": now,
-        }
+    extras: list[dict[str, Any]] = [{"routed_prefix": p} for p in prefixes.tolist()]
+    for i in np.flatnonzero(rmatch >= 0).tolist():
+        net = research.networks[int(rmatch[i])]
+        extras[i]["research"] = {"organisation": net.organisation, "source": net.source}
+    rules = [str(r) for r in result.rule.tolist()]
+    first = [datetime.fromtimestamp(t, UTC) for t in f["first_seen"].astype(np.int64).tolist()]
+    last = [datetime.fromtimestamp(t, UTC) for t in f["last_seen"].astype(np.int64).tolist()]
+    asn = [a if a >= 0 else None for a in enr.asn.astype(np.int64).tolist()]
+    # Python lists once, not numpy scalars per field and host (200k hosts: seconds).
+    columns = zip(
+        ips.tolist(),
+        result.classification.tolist(),
+        result.family.tolist(),
+        result.confidence.astype(np.float64).tolist(),
+        first,
+        last,
+        f["packets"].astype(np.int64).tolist(),
+        f["top_ports"].tolist(),
+        asn,
+        enr.as_name.tolist(),
+        enr.country.tolist(),
+        isp.tolist(),
+        evidence_records(f, rules, extras),
+        strict=True,
+    )
+    for values in columns:
+        yield dict(zip(_HOST_KEYS, values, strict=True), detected_at=now)
 
 
 def _replace_hosts(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    # A Core executemany: the ORM bulk path spent about as long again building its own
+    # per-row parameter sets (profiled with 200k hosts).
+    table = DetectedHost.metadata.tables[DetectedHost.__tablename__]
     with session_scope(engine) as session:
         session.execute(delete(DetectedHost))
         for start in range(0, len(rows), _BATCH):
-            session.execute(insert(DetectedHost), rows[start : start + _BATCH])
+            session.execute(insert(table), rows[start : start + _BATCH])
 
 
 def _summary(
