@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install install-test lint bench clean
+.PHONY: demo test install install-test screenshots lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: install-test
 	$(BIN)/ruff format --check src tests benchmarks tools
 	$(BIN)/mypy
 	IOTNOTICE_TEST_PG_URL="$$(bash scripts/start-postgres.sh)" $(BIN)/pytest
+
+## screenshots: refresh docs/screenshots/ from the browser tests
+screenshots: install-test
+	bash scripts/install-system-deps.sh
+	IOTNOTICE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks tools

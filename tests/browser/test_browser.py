@@ -212,7 +212,7 @@ def test_dashboard_charts_render(page: Page, site: Site) -> None:
     page.screenshot(path=str(site.shots / "operator-dashboard.png"), full_page=True)
     page.goto(f"{site.url}/operator/cases?lang=en")
     assert site.notice_id in page.content()
-    page.screenshot(path=str(site.shots / "operator-cases.png"), full_page=True)
+    page.screenshot(path=str(site.shots / "operator-cases.png"))
 
 
 def test_one_isp_cannot_reach_another(browser: Browser, site: Site) -> None:

@@ -50,6 +50,40 @@ def test_signed_in_operator_filters_cases_by_status_and_isp(site: Site) -> None:
     assert EN["cases_none"] in none
 
 
+def test_case_list_is_paged_and_keeps_filters(site: Site) -> None:
+    """Beyond one page the list shows the true total and links to the next page with its filters."""
+    from datetime import UTC, datetime
+
+    from iotnotice.cases.notice_id import new_notice_id
+    from iotnotice.db import session_scope
+    from iotnotice.db.models import Case
+    from iotnotice.web.operator import PAGE_SIZE
+
+    engine = site.client.app.state.engine  # type: ignore[attr-defined]
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    with session_scope(engine) as session:
+        for i in range(PAGE_SIZE + 5):
+            session.add(
+                Case(
+                    notice_id=new_notice_id(),
+                    ip=f"10.9.{i // 250}.{i % 250}",
+                    family="mirai",
+                    confidence=0.9,
+                    first_seen=seen,
+                    last_seen=seen,
+                    status="new",
+                )
+            )
+    assert _login(site) == 303
+    first = site.client.get("/operator/cases?status=new&lang=en").text
+    assert '<span id="case-count">106</span>' in first
+    assert first.count("/operator/cases/") - first.count("/operator/cases/status") >= PAGE_SIZE
+    assert 'rel="next" href="/operator/cases?status=new&amp;page=2&amp;lang=en"' in first
+    second = site.client.get("/operator/cases?status=new&page=2&lang=en").text
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+    assert second.count("<tr>") - 1 == 6
+
+
 def test_dashboard_draws_charts_without_javascript(site: Site) -> None:
     """The dashboard embeds server-drawn SVG charts and no script tags."""
     assert _login(site) == 303

@@ -28,6 +28,19 @@ def test_every_string_has_both_languages() -> None:
     assert used and used <= set(JA)
 
 
+def test_example_notice_ids_pass_their_own_check() -> None:
+    """Every notice ID shown as an example on the site is one the verifier accepts."""
+    from iotnotice.cases.notice_id import is_valid
+
+    examples = {
+        m
+        for text in (*JA.values(), *EN.values())
+        for m in re.findall(r"[0-9A-Z]{4}(?:-[0-9A-Z*~$=]{1,4}){3}", text)
+    }
+    assert examples
+    assert all(is_valid(e) for e in examples), examples
+
+
 def test_japanese_by_default_and_english_by_link(site: Site) -> None:
     """The home page is Japanese unless ?lang=en, and links keep the chosen language."""
     ja = site.client.get("/")

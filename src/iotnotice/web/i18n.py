@@ -30,7 +30,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "home_alert_title": "本物の注意喚起とは",
         "home_alert_text": (
-            "ご契約のプロバイダから、書面・メール等で「通知ID」(例: 7K3M-Q9ZD-A1TR-X)を記載した"
+            "ご契約のプロバイダから、書面・メール等で「通知ID」(例: 7K3M-Q9ZD-A1TR-2)を記載した"
             "注意喚起が届きます。通知IDをこのサイトで入力すると、本物かどうかと観測内容を確認できます。"
         ),
         "home_scam_title": "詐欺にご注意ください",
@@ -47,7 +47,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "home_next_guidance": "機器の対処方法を見る",
         "verify_title": "通知IDの確認",
         "verify_label": "通知ID",
-        "verify_hint": "例: 7K3M-Q9ZD-A1TR-X(大文字・小文字、ハイフンの有無は問いません)",
+        "verify_hint": "例: 7K3M-Q9ZD-A1TR-2(大文字・小文字、ハイフンの有無は問いません)",
         "verify_submit": "確認する",
         "verify_genuine": "この通知IDは本物です。",
         "verify_bad_check": (
@@ -135,6 +135,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cases_apply": "絞り込む",
         "cases_none": "該当するケースはありません。",
         "cases_count": "件数",
+        "cases_showing": "表示",
+        "cases_pages": "ページ",
+        "cases_prev": "前のページ",
+        "cases_next": "次のページ",
         "col_notice_id": "通知ID",
         "col_ip": "IPアドレス",
         "col_family": "マルウェア",
@@ -239,7 +243,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "home_alert_title": "What a genuine alert looks like",
         "home_alert_text": (
             "Your ISP sends an alert by letter, e-mail or similar that carries a notice ID "
-            "(for example 7K3M-Q9ZD-A1TR-X). Enter the notice ID on this site to check that it is "
+            "(for example 7K3M-Q9ZD-A1TR-2). Enter the notice ID on this site to check that it is "
             "genuine and to see what was observed."
         ),
         "home_scam_title": "Beware of scams",
@@ -254,7 +258,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "home_next_guidance": "See what to do for your device",
         "verify_title": "Check a notice ID",
         "verify_label": "Notice ID",
-        "verify_hint": "For example 7K3M-Q9ZD-A1TR-X (upper or lower case, hyphens optional)",
+        "verify_hint": "For example 7K3M-Q9ZD-A1TR-2 (upper or lower case, hyphens optional)",
         "verify_submit": "Check",
         "verify_genuine": "This notice ID is genuine.",
         "verify_bad_check": (
@@ -347,6 +351,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cases_apply": "Apply",
         "cases_none": "No cases match.",
         "cases_count": "Count",
+        "cases_showing": "showing",
+        "cases_pages": "Pages",
+        "cases_prev": "Previous page",
+        "cases_next": "Next page",
         "col_notice_id": "Notice ID",
         "col_ip": "IP address",
         "col_family": "Malware",

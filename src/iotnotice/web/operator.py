@@ -75,8 +75,11 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
     return RedirectResponse(link("/", current_language(request)), 303)
 
 
+PAGE_SIZE = 100
+
+
 @router.get("/cases", response_model=None)
-def cases(request: Request, status: str = "", isp: str = "") -> Response:
+def cases(request: Request, status: str = "", isp: str = "", page: int = 1) -> Response:
     if (denied := deny(request)) is not None:
         return denied
     query = select(Case, Isp.name).outerjoin(Isp, Case.isp_id == Isp.id)
@@ -87,13 +90,20 @@ def cases(request: Request, status: str = "", isp: str = "") -> Response:
     elif isp:
         query = query.where(Isp.name == isp)
     with session_scope(request.app.state.engine) as session:
-        rows = [
-            _case_row(c, name)
-            for c, name in session.execute(query.order_by(Case.last_seen.desc()).limit(1000))
-        ]
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(max(1, page), pages)
+        ordered = query.order_by(Case.last_seen.desc(), Case.id.desc())
+        window = ordered.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+        rows = [_case_row(c, name) for c, name in session.execute(window)]
         isps = list(session.scalars(select(Isp.name).order_by(Isp.name)))
     context = {
         "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "first_row": (page - 1) * PAGE_SIZE + 1 if rows else 0,
+        "last_row": (page - 1) * PAGE_SIZE + len(rows),
         "statuses": STATUSES,
         "isps": isps,
         "unassigned": UNASSIGNED,
