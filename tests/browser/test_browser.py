@@ -19,7 +19,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from iotnotice.db import connect, session_scope
 from iotnotice.db.models import Case, Isp
@@ -211,8 +211,12 @@ def test_dashboard_charts_render(page: Page, site: Site) -> None:
     assert box is not None and box["width"] > 100 and box["height"] > 50
     page.screenshot(path=str(site.shots / "operator-dashboard.png"), full_page=True)
     page.goto(f"{site.url}/operator/cases?lang=en")
-    assert site.notice_id in page.content()
+    with session_scope(connect(site.settings)) as s:
+        total = s.scalar(select(func.count()).select_from(Case))
+    assert page.inner_text("#case-count").strip() == str(total)
     page.screenshot(path=str(site.shots / "operator-cases.png"))
+    page.goto(f"{site.url}/operator/cases/{site.notice_id}?lang=en")
+    assert site.notice_id in page.inner_text("main")
 
 
 def test_one_isp_cannot_reach_another(browser: Browser, site: Site) -> None:
