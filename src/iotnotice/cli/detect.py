@@ -13,7 +13,7 @@ from rich.table import Table
 from iotnotice.cli.context import AppContext, pass_app
 from iotnotice.detect import run_detection
 from iotnotice.detect.evaluate import evaluate
-from iotnotice.detect.hosts import HOST_COLUMNS, get_host, list_hosts, write_hosts
+from iotnotice.detect.hosts import get_host, list_hosts, write_hosts
 
 __all__ = ["commands", "detect_cmd", "evaluate_cmd", "explain_cmd", "hosts_cmd"]
 
@@ -66,10 +66,20 @@ def hosts_cmd(
             output.write_text(text, encoding="utf-8")
             app.err.print(f"wrote {len(rows)} hosts to {output}")
         return
-    table = Table(*HOST_COLUMNS)
+    # A terminal cannot hold every column: the table shows the ones read first; csv/json have all.
+    table = Table(caption="all columns and the evidence: --format csv|json")
+    for name in _TABLE_COLUMNS:
+        table.add_column(name, no_wrap=name in _NO_WRAP, overflow="ellipsis", max_width=28)
     for row in rows[:limit]:
-        table.add_row(*(_cell(row[c]) for c in HOST_COLUMNS))
+        table.add_row(*(_cell(row[c]) for c in _TABLE_COLUMNS))
     app.console.print(table)
+
+
+_TABLE_COLUMNS = (
+    "ip", "classification", "family", "confidence", "last_seen", "packets", "ports",
+    "asn", "as_name", "country", "isp",
+)  # fmt: skip
+_NO_WRAP = {"ip", "classification", "family", "last_seen", "asn", "country", "isp"}
 
 
 def _cell(value: Any) -> str:
