@@ -70,8 +70,8 @@ def _runs(src: np.ndarray, packets: np.ndarray, mirai: np.ndarray) -> tuple:
 
 
 @njit(cache=True, nogil=True)
-def _ports(protocol: np.ndarray, port: np.ndarray, packets: np.ndarray) -> tuple:
-    """Per (protocol, port): protocol, port, packet sum, row count (an open-addressing table)."""
+def _ports(protocol: np.ndarray, port: np.ndarray, packets: np.ndarray, flows: np.ndarray) -> tuple:
+    """Per (protocol, port): protocol, port, packet sum, flow sum (an open-addressing table)."""
     n = len(port)
     size = 1024
     while size < 2 * n and size < (1 << 25):
@@ -97,7 +97,7 @@ def _ports(protocol: np.ndarray, port: np.ndarray, packets: np.ndarray) -> tuple
                 break
             slot = (slot + 1) & mask
         pk[gid] += packets[i]
-        rows[gid] += 1
+        rows[gid] += flows[i]
     return (
         (keys[:g] >> 16).astype(np.uint8),
         (keys[:g] & 0xFFFF).astype(np.uint16),
@@ -106,27 +106,15 @@ def _ports(protocol: np.ndarray, port: np.ndarray, packets: np.ndarray) -> tuple
     )
 
 
-def _general(table: pa.Table, day: pa.Array) -> dict[str, pa.Table]:
-    """Both partial aggregates of any flow rows (several days, IPv6 sources), via Arrow."""
-    rows = pa.table(
-        {
-            "day": day,
-            "src_ip": table.column("src_ip"),
-            "src_ip6": table.column("src_ip6").cast(pa.binary()),
-            "packets": table.column("packet_cnt").cast(pa.int64()),
-            "mirai": table.column("mirai_cnt").cast(pa.int64()),
-            "protocol": table.column("protocol"),
-            "dst_port": table.column("dst_port"),
-            "flows": pa.array(np.ones(table.num_rows, dtype=np.int64)),
-        }
-    )
-    return {kind: _reduce([rows], kind) for kind in AGGREGATE_KINDS}
-
-
 def _reduce(parts: list[pa.Table], kind: str) -> pa.Table:
     """Sum partial aggregates (same keys may repeat across parts) into one row per key."""
     schema = _SOURCES if kind == "sources" else _PORTS
     whole = pa.concat_tables([p.select(schema.names) for p in parts])
+    day = whole.column("day").to_numpy()
+    one_day = len(day) > 0 and int(day.min()) == int(day.max())
+    if one_day and (kind == "ports" or whole.column("src_ip6").null_count == whole.num_rows):
+        # One day, IPv4 sources only (the writer's parts of one hour): numba kernels.
+        return _one_day(int(day[0]), whole, kind)
     out = whole.group_by(_KEYS[kind], use_threads=False).aggregate(
         [(name, "sum") for name in _SUMS[kind]]
     )
@@ -134,51 +122,48 @@ def _reduce(parts: list[pa.Table], kind: str) -> pa.Table:
     return out.select(schema.names).cast(schema)
 
 
+def _one_day(day: int, rows: pa.Table, kind: str) -> pa.Table:
+    """Sums per key of rows of one day (sources: IPv4 only)."""
+    packets = rows.column("packets").to_numpy()
+    if kind == "sources":
+        src = rows.column("src_ip").to_numpy()
+        mirai = rows.column("mirai").to_numpy()
+        if len(src) > 1 and bool((src[1:] < src[:-1]).any()):
+            order = np.argsort(src, kind="stable")
+            src, packets, mirai = src[order], packets[order], mirai[order]
+        s_src, s_pk, s_mi = _runs(src, packets, mirai)
+        columns = [pa.array(s_src), pa.nulls(len(s_src), pa.binary()), s_pk, s_mi]
+        schema = _SOURCES
+    else:
+        proto, port, p_pk, p_flows = _ports(
+            rows.column("protocol").to_numpy(),
+            rows.column("dst_port").to_numpy(),
+            packets,
+            rows.column("flows").to_numpy(),
+        )
+        columns = [proto, port, p_pk, p_flows]
+        schema = _PORTS
+    days = pa.array(np.full(len(columns[0]), day, dtype=np.int64))
+    return pa.table([days, *(pa.array(c) for c in columns)], schema=schema)
+
+
 def _partial(table: pa.Table) -> dict[str, pa.Table]:
-    """Both partial aggregates of one part of a flow file."""
-    time = table.column("time").to_numpy()
-    day = time // _DAY
-    if len(day) == 0:
+    """Both partial aggregates of one part of a flow file (FLOW_TUPLE columns)."""
+    if table.num_rows == 0:
         return {}
-    first = int(day[0])
-    if (
-        int(day.min()) != first
-        or int(day.max()) != first
-        or table.column("src_ip6").null_count != (table.num_rows)
-    ):
-        return _general(table, pa.array(day))
-    # The common case (the writer passes one hour of IPv4 rows, sorted by source): one pass each.
-    src = table.column("src_ip").to_numpy()
-    packets = table.column("packet_cnt").to_numpy()
-    mirai = table.column("mirai_cnt").to_numpy()
-    if len(src) > 1 and bool((src[1:] < src[:-1]).any()):
-        order = np.argsort(src, kind="stable")
-        src, packets, mirai = src[order], packets[order], mirai[order]
-    s_src, s_pk, s_mi = _runs(src, packets, mirai)
-    proto, port, p_pk, p_rows = _ports(
-        table.column("protocol").to_numpy(), table.column("dst_port").to_numpy(), packets
+    rows = pa.table(
+        {
+            "day": table.column("time").to_numpy() // _DAY,
+            "src_ip": table.column("src_ip"),
+            "src_ip6": table.column("src_ip6").cast(pa.binary()),
+            "packets": table.column("packet_cnt").cast(pa.int64()),
+            "mirai": table.column("mirai_cnt").cast(pa.int64()),
+            "protocol": table.column("protocol"),
+            "dst_port": table.column("dst_port"),
+            "flows": np.ones(table.num_rows, dtype=np.int64),
+        }
     )
-    sources = pa.table(
-        [
-            pa.array(np.full(len(s_src), first, dtype=np.int64)),
-            pa.array(s_src),
-            pa.nulls(len(s_src), pa.binary()),
-            pa.array(s_pk),
-            pa.array(s_mi),
-        ],
-        schema=_SOURCES,
-    )
-    ports = pa.table(
-        [
-            pa.array(np.full(len(port), first, dtype=np.int64)),
-            pa.array(proto),
-            pa.array(port),
-            pa.array(p_pk),
-            pa.array(p_rows),
-        ],
-        schema=_PORTS,
-    )
-    return {"sources": sources, "ports": ports}
+    return {kind: _reduce([rows], kind) for kind in AGGREGATE_KINDS}
 
 
 class IngestAggregator:

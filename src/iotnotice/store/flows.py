@@ -1,7 +1,11 @@
+# mypy: disable-error-code="assignment,arg-type"
+# (numba types these kernels; mypy cannot tell np.int64 from int here)
 """Aggregate decoded packets into corsaro-style flow tuples (one row per interval and key).
 
-Grouping is a numba hash aggregation over the packet columns: one pass, no Python object per
-packet, fingerprint bits counted per row. Rows keep first-seen order; the writer sorts.
+Grouping is numba over the packet columns, no Python object per packet: packets are packed
+into 32-byte keys, radix-sorted into storage order (hour, source, destination), and each run
+of equal (hour, source, destination) is grouped on its own; fingerprint bits are counted per
+row. Rows come out in storage order, so the writer only slices them into hour files.
 """
 
 from __future__ import annotations
@@ -33,10 +37,6 @@ _KEY_COLUMNS = (
 )
 
 
-# Hash-table slots: small enough to stay in cache, large enough for a busy interval.
-_TABLE_SLOTS = 1 << 21
-
-
 @njit(cache=True, inline="always")
 def _pack(time: np.ndarray, ver: np.ndarray, c: tuple, i: int) -> tuple:
     """Packet ``i``'s flow key as four 64-bit words."""
@@ -63,156 +63,178 @@ def _same6(i: int, j: int, s6: np.ndarray, d6: np.ndarray) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _group(
-    keep: np.ndarray,
-    time: np.ndarray,
-    ver: np.ndarray,
-    c: tuple,
-    s6: np.ndarray,
-    d6: np.ndarray,
-    fp: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(index of each group's first packet, its packed key, [packets, 5 fingerprint counters]).
-
-    The table is bounded (it stays mostly in cache); when half full, it starts afresh: a slot
-    whose group id predates the current segment counts as empty. Keys seen again after that
-    open a second row, which keeps counts exact and at worst adds rows.
-    """
-    n = len(keep)
-    size = 1024
-    while size < 2 * n and size < _TABLE_SLOTS:
-        size *= 2
-    mask = np.uint64(size - 1)
-    table = np.full(size, -1, dtype=np.int64)
-    gkey = np.empty((n, 4), dtype=np.uint64)
-    first = np.empty(n, dtype=np.int64)
-    counts = np.zeros((n, 6), dtype=np.uint32)
-    g = 0
-    seg = 0
-    for i in range(n):
-        if not keep[i]:
-            continue
-        k0, k1, k2, k3 = _pack(time, ver, c, i)
-        if g - seg >= size // 2:
-            seg = g
-        h = (
-            (k1 * np.uint64(0x9E3779B97F4A7C15))
-            ^ (k2 * np.uint64(0xC2B2AE3D27D4EB4F))
-            ^ (k0 * np.uint64(0x165667B19E3779F9))
-            ^ k3
-        )
-        v6 = ver[i] == 6
-        if v6:
-            for b in range(16):
-                h = (h ^ (np.uint64(s6[i, b]) | (np.uint64(d6[i, b]) << np.uint64(8)))) * np.uint64(
-                    0x100000001B3
-                )
-        # murmur3's finaliser: spreads the combined bits into the low bits the mask keeps.
-        h ^= h >> np.uint64(33)
-        h *= np.uint64(0xFF51AFD7ED558CCD)
-        h ^= h >> np.uint64(33)
-        slot = h & mask
-        while True:
-            gid = table[slot]
-            if gid < seg:
-                table[slot] = g
-                first[g] = i
-                gkey[g, 0] = k0
-                gkey[g, 1] = k1
-                gkey[g, 2] = k2
-                gkey[g, 3] = k3
-                gid = g
-                g += 1
-                break
-            if (
-                gkey[gid, 0] == k0
-                and gkey[gid, 1] == k1
-                and gkey[gid, 2] == k2
-                and gkey[gid, 3] == k3
-                and (not v6 or _same6(i, first[gid], s6, d6))
-            ):
-                break
-            slot = (slot + np.uint64(1)) & mask
-        counts[gid, 0] += 1
-        f = fp[i]
-        if f:
-            for bit in range(5):
-                if f & (1 << bit):
-                    counts[gid, bit + 1] += 1
-    return first[:g], gkey[:g], counts[:g]
+def _packed(
+    keep: np.ndarray, time: np.ndarray, ver: np.ndarray, c: tuple, fp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kept packets as rows [time, src|dst, ports..., len|win|fingerprints|version], indexes."""
+    m = 0
+    for i in range(len(keep)):
+        m += keep[i]
+    rows = np.empty((m, 4), dtype=np.uint64)
+    index = np.empty(m, dtype=np.int64)
+    j = 0
+    for i in range(len(keep)):
+        if keep[i]:
+            k0, k1, k2, k3 = _pack(time, ver, c, i)
+            rows[j, 0] = k0
+            rows[j, 1] = k1
+            rows[j, 2] = k2
+            # Bits 8-15 of the last word are free: the fingerprints ride along (not key).
+            rows[j, 3] = k3 | (np.uint64(fp[i]) << np.uint64(8))
+            index[j] = i
+            j += 1
+    return rows, index
 
 
 @njit(cache=True, nogil=True)
 def _radix_pass(
-    digit: np.ndarray, keys: np.ndarray, hours: np.ndarray, idx: np.ndarray, shift: int, hour: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One stable counting-sort pass on a 16-bit digit; unchanged when every digit is equal."""
-    n = len(idx)
+    rows: np.ndarray, index: np.ndarray, digit: np.ndarray, shift: int, base: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One stable counting-sort pass on a 16-bit digit of the address word (``shift`` >= 0)
+    or of the hour (``shift`` < 0, counted from hour ``base``); unchanged when all are equal."""
+    n = len(index)
     counts = np.zeros(65537, dtype=np.int64)
     for k in range(n):
-        # Both branches int64: numba would unify uint64 with int64 to float.
-        d = hours[k] if hour else np.int64((keys[k] >> np.uint64(shift)) & np.uint64(0xFFFF))
+        if shift < 0:
+            d = np.int64(rows[k, 0]) // 3600 - base
+        else:
+            d = np.int64((rows[k, 1] >> np.uint64(shift)) & np.uint64(0xFFFF))
         digit[k] = d
         counts[d + 1] += 1
     if counts.max() == n:  # one value: this digit cannot reorder anything
-        return keys, hours, idx
+        return rows, index
     for d in range(65536):
         counts[d + 1] += counts[d]
-    out_keys = np.empty_like(keys)
-    out_hours = np.empty_like(hours)
-    out_idx = np.empty_like(idx)
+    out_rows = np.empty_like(rows)
+    out_index = np.empty_like(index)
     for k in range(n):
-        d = digit[k]
-        j = counts[d]
-        counts[d] = j + 1
-        out_keys[j] = keys[k]
-        out_hours[j] = hours[k]
-        out_idx[j] = idx[k]
-    return out_keys, out_hours, out_idx
+        j = counts[digit[k]]
+        counts[digit[k]] = j + 1
+        out_rows[j, 0] = rows[k, 0]
+        out_rows[j, 1] = rows[k, 1]
+        out_rows[j, 2] = rows[k, 2]
+        out_rows[j, 3] = rows[k, 3]
+        out_index[j] = index[k]
+    return out_rows, out_index
 
 
 @njit(cache=True, nogil=True)
-def _storage_order(time: np.ndarray, address: np.ndarray) -> np.ndarray:
-    """Row order by hour, then source, then destination: long runs that compress and prune well.
+def _storage_order(rows: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Packed rows sorted by hour, then source, then destination (stable: ties keep capture order).
 
-    The writer cuts hour partitions as slices of this order. A stable LSD radix sort on 16-bit
-    digits (destination, source, hour), skipping digits that are the same on every row (the
+    The order compresses and prunes well, and the writer cuts hour partitions as slices of it.
+    A stable LSD radix sort on 16-bit digits, skipping digits that are equal on every row (the
     upper half of a darknet's destinations, the hour of most chunks): a few linear passes.
-    Rows with equal (hour, source, destination) keep their first-seen order. ``address`` is
-    source << 32 | destination.
     """
-    n = len(time)
-    idx = np.arange(n).astype(np.int64)
+    n = len(index)
     if n == 0:
-        return idx
-    keys = np.empty(n, dtype=np.uint64)
-    hours = np.empty(n, dtype=np.int64)
-    lo = time[0] // 3600
+        return rows, index
+    lo = np.int64(rows[0, 0]) // 3600
     hi = lo
     for k in range(n):
-        keys[k] = address[k]
-        h = time[k] // 3600
-        hours[k] = h
+        h = np.int64(rows[k, 0]) // 3600
         lo = min(lo, h)
         hi = max(hi, h)
     digit = np.empty(n, dtype=np.int64)
     for shift in (0, 16, 32, 48):
-        keys, hours, idx = _radix_pass(digit, keys, hours, idx, shift, False)
+        rows, index = _radix_pass(rows, index, digit, shift, 0)
     if hi - lo < 65536:
-        hours -= lo
-        keys, hours, idx = _radix_pass(digit, keys, hours, idx, 0, True)
-        return idx
+        return _radix_pass(rows, index, digit, -1, lo)
     # Hours more than 7 years apart in one chunk: a plain stable sort by hour finishes it.
-    return idx[np.argsort(hours, kind="mergesort")]
+    hours = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        hours[k] = np.int64(rows[k, 0]) // 3600
+    order = np.argsort(hours, kind="mergesort")
+    return rows[order], index[order]
+
+
+@njit(cache=True, inline="always")
+def _same_key(
+    rows: np.ndarray, a: int, b: int, index: np.ndarray, s6: np.ndarray, d6: np.ndarray
+) -> bool:
+    """Rows ``a`` and ``b`` (same hour and addresses) have the same flow key."""
+    if rows[a, 0] != rows[b, 0] or rows[a, 2] != rows[b, 2]:
+        return False
+    if (rows[a, 3] ^ rows[b, 3]) & ~np.uint64(0xFF00):  # fingerprint bits are not key
+        return False
+    if (rows[a, 3] & np.uint64(0xFF)) == np.uint64(6):
+        return _same6(index[a], index[b], s6, d6)
+    return True
 
 
 @njit(cache=True, nogil=True)
-def _gather(order: np.ndarray, gkey: np.ndarray, counts: np.ndarray) -> tuple:
-    """Flow-row columns in ``order``, unpacked from the groups' keys (as ``_pack`` packed them).
+def _group(rows: np.ndarray, index: np.ndarray, s6: np.ndarray, d6: np.ndarray) -> tuple:
+    """Flow rows of packed packets in storage order: (first row of each group, counters).
 
-    Reading the packed 32-byte key, not ten packet columns, costs one cache line per row.
+    Packets of one flow share hour, source and destination, so after the sort they sit in one
+    run; each run is grouped on its own (pairwise when short, with a small hash table when
+    long), which keeps every lookup in cache. Counters are [packets, 5 fingerprint bits].
     """
-    n = len(order)
+    n = len(index)
+    first = np.empty(n, dtype=np.int64)
+    counts = np.zeros((6, n), dtype=np.uint32)
+    g = 0
+    k = 0
+    while k < n:
+        hour = np.int64(rows[k, 0]) // 3600
+        e = k + 1
+        while e < n and rows[e, 1] == rows[k, 1] and np.int64(rows[e, 0]) // 3600 == hour:
+            e += 1
+        start = g
+        if e - k <= 16:
+            for r in range(k, e):
+                gid = start
+                while gid < g and not _same_key(rows, first[gid], r, index, s6, d6):
+                    gid += 1
+                if gid == g:
+                    first[g] = r
+                    g += 1
+                _count(counts, gid, rows[r, 3])
+        else:
+            size = 64
+            while size < 2 * (e - k):
+                size *= 2
+            table = np.full(size, -1, dtype=np.int64)
+            for r in range(k, e):
+                h = (
+                    rows[r, 0] * np.uint64(0x9E3779B97F4A7C15)
+                    ^ rows[r, 2] * np.uint64(0xC2B2AE3D27D4EB4F)
+                    ^ (rows[r, 3] & ~np.uint64(0xFF00))
+                )
+                h ^= h >> np.uint64(33)
+                h *= np.uint64(0xFF51AFD7ED558CCD)
+                h ^= h >> np.uint64(33)
+                slot = np.int64(h & np.uint64(size - 1))
+                while True:
+                    gid = table[slot]
+                    if gid < 0:
+                        table[slot] = g
+                        first[g] = r
+                        gid = g
+                        g += 1
+                        break
+                    if _same_key(rows, first[gid], r, index, s6, d6):
+                        break
+                    slot = (slot + 1) & (size - 1)
+                _count(counts, gid, rows[r, 3])
+        k = e
+    return first[:g], counts[:, :g]
+
+
+@njit(cache=True, inline="always")
+def _count(counts: np.ndarray, gid: int, word: np.uint64) -> None:
+    counts[0, gid] += 1
+    f = (word >> np.uint64(8)) & np.uint64(0xFF)
+    if f:
+        for bit in range(5):
+            if f & np.uint64(1 << bit):
+                counts[bit + 1, gid] += 1
+
+
+@njit(cache=True, nogil=True)
+def _unpack(rows: np.ndarray, first: np.ndarray) -> tuple:
+    """Flow-row columns from the packed rows of each group's first packet (as ``_pack`` packs)."""
+    n = len(first)
     o_time = np.empty(n, dtype=np.int64)
     o_src = np.empty(n, dtype=np.uint32)
     o_dst = np.empty(n, dtype=np.uint32)
@@ -224,16 +246,15 @@ def _gather(order: np.ndarray, gkey: np.ndarray, counts: np.ndarray) -> tuple:
     o_ln = np.empty(n, dtype=np.uint16)
     o_sl = np.empty(n, dtype=np.uint8)
     o_sw = np.empty(n, dtype=np.uint16)
-    o_cnt = np.empty((6, n), dtype=np.uint32)
     v6 = np.zeros(n, dtype=np.bool_)
     m8 = np.uint64(0xFF)
     m16 = np.uint64(0xFFFF)
     for k in range(n):
-        g = order[k]
-        o_time[k] = np.int64(gkey[g, 0])
-        k1 = gkey[g, 1]
-        k2 = gkey[g, 2]
-        k3 = gkey[g, 3]
+        r = first[k]
+        o_time[k] = np.int64(rows[r, 0])
+        k1 = rows[r, 1]
+        k2 = rows[r, 2]
+        k3 = rows[r, 3]
         o_src[k] = np.uint32(k1 >> np.uint64(32))
         o_dst[k] = np.uint32(k1 & np.uint64(0xFFFFFFFF))
         o_sp[k] = np.uint16(k2 >> np.uint64(48))
@@ -244,11 +265,9 @@ def _gather(order: np.ndarray, gkey: np.ndarray, counts: np.ndarray) -> tuple:
         o_sl[k] = np.uint8(k2 & m8)
         o_ln[k] = np.uint16(k3 >> np.uint64(32))
         o_sw[k] = np.uint16((k3 >> np.uint64(16)) & m16)
-        v6[k] = (k3 & m16) == np.uint64(6)
-        for j in range(6):
-            o_cnt[j, k] = counts[g, j]
+        v6[k] = (k3 & m8) == np.uint64(6)
     keys = (o_src, o_dst, o_sp, o_dp, o_pr, o_ttl, o_fl, o_ln, o_sl, o_sw)
-    return o_time, keys, o_cnt, v6
+    return o_time, keys, v6
 
 
 def _ip6_column(raw: np.ndarray, rows: np.ndarray, is6: np.ndarray) -> pa.Array:
@@ -267,25 +286,20 @@ def aggregate(chunk: PacketChunk, keep: np.ndarray, interval: int) -> pa.Table:
     ver = chunk.ip_version
     time = (chunk.ts // (interval * 1_000_000_000)) * interval
     keys = tuple(chunk.columns[c] for c in _KEY_COLUMNS)
-    first, gkey, counts = _group(
-        np.ascontiguousarray(keep & (ver != 0)),
-        time,
-        ver,
-        keys,
-        chunk.src_ip6,
-        chunk.dst_ip6,
-        chunk.fingerprints,
+    packed, index = _packed(
+        np.ascontiguousarray(keep & (ver != 0)), time, ver, keys, chunk.fingerprints
     )
-    order = _storage_order(np.ascontiguousarray(gkey[:, 0]).view(np.int64), gkey[:, 1].copy())
-    row_time, row_keys, row_counts, is6 = _gather(order, gkey, counts)
+    packed, index = _storage_order(packed, index)
+    first, counts = _group(packed, index, chunk.src_ip6, chunk.dst_ip6)
+    row_time, row_keys, is6 = _unpack(packed, first)
     # Packet index of each row: only IPv6 rows need it, for their addresses.
-    rows = first[order] if is6.any() else order
+    rows = index[first] if is6.any() else first
     columns: dict[str, pa.Array] = {"time": pa.array(row_time)}
     for name, values in zip(_KEY_COLUMNS, row_keys, strict=True):
         columns[name] = pa.array(values)
-    columns["packet_cnt"] = pa.array(row_counts[0])
+    columns["packet_cnt"] = pa.array(counts[0])
     for k, name in enumerate(_COUNTERS):
-        columns[name] = pa.array(row_counts[k + 1])
+        columns[name] = pa.array(counts[k + 1])
     columns["src_ip6"] = _ip6_column(chunk.src_ip6, rows, is6)
     columns["dst_ip6"] = _ip6_column(chunk.dst_ip6, rows, is6)
     return pa.Table.from_pydict({f.name: columns[f.name] for f in FLOW_SCHEMA}, schema=FLOW_SCHEMA)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import Engine, select
 
 from iotnotice.capture.reader import PacketChunk, read_chunks
@@ -136,17 +137,51 @@ def _claim(engine: Engine, path: Path, sha: str, info: SensorInfo) -> int | Inge
         return row.id
 
 
-def _prefetched(chunks: Iterator[PacketChunk]) -> Iterator[PacketChunk]:
-    """The same chunks, the next one decoded in a thread while the caller works on this one.
+@dataclass
+class _Chunk:
+    """One decoded chunk reduced to its flow tuples and counters (the packets are gone)."""
 
-    The decode kernel releases the GIL, so on two cores decoding overlaps aggregation and the
-    Parquet write. An InputError after the last good chunk is raised here, in order.
+    frames: int
+    non_ip: int
+    bytes_read: int
+    packets: int
+    kept: int
+    first_ns: int
+    last_ns: int
+    table: pa.Table | None
+
+
+def _reduce_chunk(chunk: PacketChunk, info: SensorInfo, interval: int) -> _Chunk:
+    """Filter one chunk to the sensor's prefixes and aggregate it into flow tuples."""
+    out = _Chunk(chunk.frames, chunk.non_ip, chunk.bytes_read, len(chunk), 0, 0, 0, None)
+    if len(chunk):
+        ts = chunk.ts
+        out.first_ns, out.last_ns = int(ts.min()), int(ts.max())
+        keep = inside_mask(info.prefixes, ts, chunk.ip_version, chunk.dst_ip, chunk.dst_ip6)
+        out.kept = int(np.count_nonzero(keep))
+        out.table = aggregate(chunk, keep, interval)
+    return out
+
+
+def _pipelined(
+    chunks: Iterator[PacketChunk], work: Callable[[PacketChunk], _Chunk]
+) -> Iterator[_Chunk]:
+    """``work`` applied to each chunk, the next chunk decoded and reduced in a thread meanwhile.
+
+    The decode and aggregation kernels and the Parquet writer release the GIL, so on two cores
+    decoding + aggregating chunk n+1 overlaps writing chunk n. An InputError after the last
+    good chunk is raised here, in order.
     """
+
+    def step() -> _Chunk | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else work(chunk)
+
     with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
-        pending = pool.submit(next, chunks, None)
-        while (chunk := pending.result()) is not None:
-            pending = pool.submit(next, chunks, None)
-            yield chunk
+        pending = pool.submit(step)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(step)
+            yield item
 
 
 def _decode_into(
@@ -161,20 +196,19 @@ def _decode_into(
     total = path.stat().st_size
     done = 0
     interval = int(settings.flow_interval)
-    for chunk in _prefetched(read_chunks(path, int(settings.chunk_packets))):
-        counts.frames += chunk.frames
-        counts.non_ip += chunk.non_ip
-        if len(chunk):
-            ts = chunk.ts
-            lo, hi = int(ts.min()), int(ts.max())
+    chunks = read_chunks(path, int(settings.chunk_packets))
+    for item in _pipelined(chunks, lambda chunk: _reduce_chunk(chunk, info, interval)):
+        counts.frames += item.frames
+        counts.non_ip += item.non_ip
+        if item.packets:
+            lo, hi = item.first_ns, item.last_ns
             counts.first_ns = lo if counts.first_ns is None else min(lo, counts.first_ns)
             counts.last_ns = hi if counts.last_ns is None else max(hi, counts.last_ns)
-            keep = inside_mask(info.prefixes, ts, chunk.ip_version, chunk.dst_ip, chunk.dst_ip6)
-            kept = int(np.count_nonzero(keep))
-            counts.stored += kept
-            counts.outside += len(chunk) - kept
-            writer.add(aggregate(chunk, keep, interval))
-        done += chunk.bytes_read
+            counts.stored += item.kept
+            counts.outside += item.packets - item.kept
+        if item.table is not None:
+            writer.add(item.table)
+        done += item.bytes_read
         if progress is not None:
             progress(path, done, total)
 
