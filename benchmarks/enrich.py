@@ -1,14 +1,22 @@
 """Enrichment benchmark: load the bundled IP data, then enrich 1M random IPv4 addresses.
 
-.venv/bin/python benchmarks/enrich.py [--addresses 1000000] [--repeat 5]
+Then the same with a synthetic RouteViews pfx2as table (nested prefixes, /8 to /24, some
+multi-origin) over the bundled data: load time and lookup time.
+
+.venv/bin/python benchmarks/enrich.py [--addresses 1000000] [--repeat 5] [--prefixes 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from iotnotice.enrich.ipdata import load_ip_data
 from iotnotice.enrich.registry import shipped_registry
@@ -19,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--addresses", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--prefixes", type=int, default=1_000_000, help="0 skips pfx2as")
     args = parser.parse_args()
     started = time.perf_counter()
     data = load_ip_data(load_settings(environ={}))
@@ -42,6 +51,48 @@ def main() -> None:
             f"{name}: {seconds:.3f} s for {args.addresses:,} addresses "
             f"({args.addresses / seconds / 1e6:.1f} M/s), best of {args.repeat}"
         )
+    if args.prefixes:
+        pfx2as(ips, args.prefixes, args.repeat)
+
+
+def synthetic_pfx2as(path: Path, n: int) -> None:
+    """n random prefixes in CAIDA's layout, written with Arrow (gzip level 1)."""
+    rng = np.random.default_rng(2)
+    lengths = rng.choice(np.arange(8, 25), n, p=np.r_[np.full(16, 0.4 / 16), 0.6])
+    host = (32 - lengths).astype(np.uint64)
+    nets = (rng.integers(0, 2**32, n, dtype=np.uint64) >> host) << host
+    octets = [
+        pa.array((nets >> np.uint64(s)) & np.uint64(255)).cast(pa.string()) for s in (24, 16, 8, 0)
+    ]
+    asn = pa.array(rng.integers(1, 400_000, n)).cast(pa.string())
+    moas = pc.binary_join_element_wise(
+        asn, pa.array(rng.integers(1, 400_000, n)).cast(pa.string()), "_"
+    )
+    asn = pc.if_else(pa.array(rng.random(n) < 0.02), moas, asn)
+    lines = pc.binary_join_element_wise(
+        pc.binary_join_element_wise(*octets, "."), pa.array(lengths).cast(pa.string()), asn, "\t"
+    )
+    text = "\n".join(lines.to_pylist()) + "\n"
+    path.write_bytes(gzip.compress(text.encode(), compresslevel=1))
+
+
+def pfx2as(ips: np.ndarray, n: int, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "routeviews-rv2-20261101-1200.pfx2as.gz"
+        synthetic_pfx2as(path, n)
+        started = time.perf_counter()
+        data = load_ip_data(load_settings(environ={}, ip_data=f"bundled,{path}"))
+        print(f"load bundled + pfx2as: {time.perf_counter() - started:.2f} s ({data.source})")
+    best = 1e9
+    for _ in range(repeat):
+        t = time.perf_counter()
+        enr = data.lookup(ips)
+        best = min(best, time.perf_counter() - t)
+    routed = int((enr.asn >= 0).sum())
+    print(
+        f"lookup with pfx2as: {best:.3f} s for {len(ips):,} addresses "
+        f"({len(ips) / best / 1e6:.1f} M/s, {routed:,} with an AS number), best of {repeat}"
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chunk_packets", 1_000_000, "Packets decoded per chunk during ingest (bounds memory)."),
     Setting("duckdb_memory_limit", "4GB", "Memory limit for DuckDB queries over the flow store."),
     Setting("duckdb_threads", 2, "Threads DuckDB may use."),
-    Setting("ip_data", "bundled", "IP data source: 'bundled' (geoip2fast data) or an .mmdb path."),
+    Setting(
+        "ip_data",
+        "bundled",
+        "IP data sources, comma-separated: 'bundled' (geoip2fast data) or .mmdb paths, plus "
+        "RouteViews pfx2as / pyasn files (*.pfx2as or ipasn*.dat, optionally .gz/.bz2, or "
+        "pfx2as:PATH) whose AS numbers and prefixes win where they have a route.",
+    ),
     Setting(
         "isp_registry", "", "ISP registry TOML file; empty means the shipped Japanese default."
     ),

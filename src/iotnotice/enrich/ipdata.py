@@ -8,6 +8,10 @@ Sources (``settings.ip_data``):
   ``data/as_numbers.toml``) and is -1 for every other AS.
 - one or more ``.mmdb`` paths, comma-separated (GeoLite2-ASN, GeoLite2-Country or a compatible
   DB-IP/IPinfo file): every network of each file is read once into sorted arrays.
+- prefix-to-AS files (CAIDA RouteViews pfx2as, pyasn IPASN; see :mod:`iotnotice.enrich.pfx2as`),
+  alone or after either of the above (``bundled,/data/routeviews-rv2-20250101-1200.pfx2as.gz``):
+  their AS numbers and routed prefixes override the others' wherever they have a route, while
+  countries and AS names stay those of the bundled/MMDB data.
 
 Either way the data become flat sorted numpy arrays (range starts/ends, label indices) searched
 with :func:`numpy.searchsorted`, so a lookup is a handful of vector operations per column.
@@ -52,6 +56,18 @@ class RangeTable:
     ends: np.ndarray  # inclusive
     lengths: np.ndarray  # uint8 prefix length
     labels: np.ndarray  # int32 index into the owner's label arrays
+    # Network address of the prefix owning each range, where ranges are pieces of prefixes
+    # (nested pfx2as prefixes flattened); None when every range is a whole prefix.
+    prefix_starts: np.ndarray | None = None
+
+    @property
+    def network_starts(self) -> np.ndarray:
+        """Network address of the routed prefix each range belongs to."""
+        return self.starts if self.prefix_starts is None else self.prefix_starts
+
+    @classmethod
+    def empty(cls, bits: int = 32) -> RangeTable:
+        return cls.build([], [], [], bits=bits)
 
     def find(self, ips: np.ndarray) -> np.ndarray:
         """Row index of the range holding each address, -1 where none does."""
@@ -155,16 +171,15 @@ class IpData:
         ai = np.empty(len(keys), np.int64)
         ci[order] = countries.find(ordered)
         ai[order] = networks.find(ordered)
-        clab = np.where(ci >= 0, countries.labels[np.maximum(ci, 0)], -1)
-        alab = np.where(ai >= 0, networks.labels[np.maximum(ai, 0)], -1)
-        reserved = np.where(clab >= 0, self.country_reserved[np.maximum(clab, 0)], False)
-        found = ai >= 0
+        clab = _pick(countries.labels, ci, -1)
+        alab = _pick(networks.labels, ai, -1)
+        reserved = _pick(self.country_reserved, clab, False)
         return Enrichment(
-            asn=np.where(alab >= 0, self.as_numbers[np.maximum(alab, 0)], -1).astype(np.int64),
+            asn=_pick(self.as_numbers, alab, -1).astype(np.int64),
             as_name=_take(self.as_names, alab),
             country=_take(self.country_labels, clab),
-            prefix_start=np.where(found, networks.starts[np.maximum(ai, 0)], 0).astype(keys.dtype),
-            prefix_len=np.where(found, networks.lengths[np.maximum(ai, 0)].astype(np.int16), -1),
+            prefix_start=_pick(networks.network_starts, ai, 0).astype(keys.dtype),
+            prefix_len=_pick(networks.lengths.astype(np.int16), ai, -1),
             reserved=reserved.astype(bool),
             family=family,
         )
@@ -175,6 +190,13 @@ class IpData:
         if parsed and all(a.version == 6 for a in parsed):
             return self.lookup6([a.packed for a in parsed])
         return self.lookup(np.array([int(a) for a in parsed], dtype=_U32))
+
+
+def _pick(values: np.ndarray, idx: np.ndarray, missing: Any) -> np.ndarray:
+    """values[idx], ``missing`` where idx < 0 (also when ``values`` is empty)."""
+    if len(values) == 0:
+        return np.full(len(idx), missing, dtype=values.dtype)
+    return np.where(idx >= 0, values[np.maximum(idx, 0)], missing)
 
 
 def _take(labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -332,17 +354,71 @@ def _mmdb_country(record: dict[str, Any]) -> str | None:
     return None
 
 
-def load_ip_data(settings: Settings, ipv6: bool = False) -> IpData:
-    """Load the configured IP data ('bundled' or comma-separated .mmdb paths).
+def _empty(ipv6: bool) -> IpData:
+    """No countries and no AS data: the base when ``ip_data`` names pfx2as files only."""
+    return IpData(
+        source="",
+        countries=RangeTable.empty(),
+        country_labels=np.empty(0, dtype=object),
+        country_reserved=np.empty(0, dtype=bool),
+        networks=RangeTable.empty(),
+        as_names=np.empty(0, dtype=object),
+        as_numbers=np.empty(0, dtype=np.int64),
+        countries6=RangeTable.empty(64) if ipv6 else None,
+        networks6=RangeTable.empty(64) if ipv6 else None,
+    )
 
+
+@dataclass(frozen=True)
+class _Sources:
+    """The entries of ``settings.ip_data``, sorted by kind."""
+
+    bundled: bool
+    mmdb: list[Path]
+    pfx2as: list[Path]
+
+    @classmethod
+    def parse(cls, text: str) -> _Sources:
+        from iotnotice.enrich.pfx2as import is_pfx2as_path
+
+        entries = [e.strip() for e in text.split(",") if e.strip()] or ["bundled"]
+        bundled, mmdb, pfx2as = False, [], []
+        for entry in entries:
+            if entry == "bundled":
+                bundled = True
+            elif is_pfx2as_path(entry):
+                pfx2as.append(Path(entry.removeprefix("pfx2as:")).expanduser())
+            elif entry.endswith(".mmdb"):
+                mmdb.append(Path(entry).expanduser())
+            else:
+                raise ConfigError(
+                    f"ip_data entry {entry!r}: expected 'bundled', .mmdb paths or pfx2as files "
+                    "(*.pfx2as[.gz|.bz2], ipasn*.dat[.gz|.bz2] or pfx2as:PATH)"
+                )
+        if bundled and mmdb:
+            raise ConfigError(f"ip_data {text!r}: use either 'bundled' or .mmdb files, not both")
+        return cls(bundled, mmdb, pfx2as)
+
+
+def load_ip_data(settings: Settings, ipv6: bool = False) -> IpData:
+    """Load the configured IP data (``settings.ip_data``: comma-separated sources).
+
+    'bundled' (the default) or .mmdb paths give countries, AS names/numbers and prefixes;
+    pfx2as files (:mod:`iotnotice.enrich.pfx2as`) then override AS numbers and routed
+    prefixes wherever they have a route. pfx2as files alone give no countries or AS names.
     With ``ipv6`` the IPv6 tables are loaded too (bundled: geoip2fast's IPv4+IPv6 file, which
     takes about twice as long to load).
     """
     numbers = shipped_as_numbers()
-    source = str(settings.ip_data).strip()
-    if source in ("", "bundled"):
-        return _load_bundled(numbers, ipv6)
-    paths = [Path(p.strip()).expanduser() for p in source.split(",") if p.strip()]
-    if not all(p.suffix == ".mmdb" for p in paths):
-        raise ConfigError(f"ip_data {source!r}: expected 'bundled' or paths to .mmdb files")
-    return _load_mmdb(paths, numbers, ipv6)
+    sources = _Sources.parse(str(settings.ip_data))
+    if sources.mmdb:
+        data = _load_mmdb(sources.mmdb, numbers, ipv6)
+    elif sources.bundled:
+        data = _load_bundled(numbers, ipv6)
+    else:
+        data = _empty(ipv6)
+    if sources.pfx2as:
+        from iotnotice.enrich.pfx2as import overlay_routes
+
+        data = overlay_routes(data, sources.pfx2as, ipv6)
+    return data
