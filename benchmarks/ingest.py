@@ -151,11 +151,12 @@ def main() -> None:
         f"  (CLI start-up alone, 'iotnotice sensor list': {startup.wall:.1f} s wall, "
         f"{startup.cpu:.1f} s CPU; included in the end-to-end figure)"
     )
-    e2e = packets / ing.cpu
     for name in ("tcpdump -r FILE -w /dev/null", "dpkt loop counting per source"):
         if name in runs:
             run, n = runs[name]
-            print(f"  ingest vs {name.split()[0]} (CPU): {e2e / (n / run.cpu):.2f}x")
+            wall = (packets / ing.wall) / (n / run.wall)
+            cpu = (packets / ing.cpu) / (n / run.cpu)
+            print(f"  ingest vs {name.split()[0]}: {wall:.2f}x wall, {cpu:.2f}x CPU")
     print(f"stored: {stored:,} bytes = {stored / packets:.2f} bytes/packet")
     print(f"ingest peak RSS: {ing.rss / 2**20:.0f} MiB")
     print(f"load average after: {os.getloadavg()[0]:.1f}")

@@ -25,6 +25,9 @@ from iotnotice.schemas import PACKET, numpy_dtype
 __all__ = ["PacketChunk", "read_chunks"]
 
 _DTYPES = {c.name: numpy_dtype(c) for c in PACKET}
+# Packets decoded per kernel call: consumed input pages are released after each call, so a
+# large chunk does not keep its whole stretch of the mapped file resident.
+_STEP = 131072
 _COLUMNS = tuple(c.name for c in PACKET)
 # numba dispatchers, typed loosely for mypy.
 _walk_pcap: Any = kernel.walk_pcap
@@ -142,10 +145,13 @@ def _read(win: Window, chunk_packets: int) -> Iterator[PacketChunk]:
     rows = 0
     last_raw = 0
     while True:
-        n, frames, non_ip, status = dec.walk(chunk, rows, chunk_packets - rows)
+        n, frames, non_ip, status = dec.walk(chunk, rows, min(chunk_packets - rows, _STEP))
         rows += n
         chunk.frames += frames
         chunk.non_ip += non_ip
+        if status == kernel.FULL and rows < chunk_packets:
+            win.release(dec.pos)
+            continue
         if status == kernel.FULL:
             raw = win.raw_pos(dec.pos)
             chunk.bytes_read, last_raw = raw - last_raw, raw

@@ -88,10 +88,17 @@ def _packed(
 
 @njit(cache=True, nogil=True)
 def _radix_pass(
-    rows: np.ndarray, index: np.ndarray, digit: np.ndarray, shift: int, base: int
-) -> tuple[np.ndarray, np.ndarray]:
+    rows: np.ndarray,
+    index: np.ndarray,
+    out_rows: np.ndarray,
+    out_index: np.ndarray,
+    digit: np.ndarray,
+    shift: int,
+    base: int,
+) -> bool:
     """One stable counting-sort pass on a 16-bit digit of the address word (``shift`` >= 0)
-    or of the hour (``shift`` < 0, counted from hour ``base``); unchanged when all are equal."""
+    or of the hour (``shift`` < 0, counted from hour ``base``) into ``out_*``; False (nothing
+    written) when the digit is the same on every row."""
     n = len(index)
     counts = np.zeros(65537, dtype=np.int64)
     for k in range(n):
@@ -102,11 +109,9 @@ def _radix_pass(
         digit[k] = d
         counts[d + 1] += 1
     if counts.max() == n:  # one value: this digit cannot reorder anything
-        return rows, index
+        return False
     for d in range(65536):
         counts[d + 1] += counts[d]
-    out_rows = np.empty_like(rows)
-    out_index = np.empty_like(index)
     for k in range(n):
         j = counts[digit[k]]
         counts[digit[k]] = j + 1
@@ -115,7 +120,7 @@ def _radix_pass(
         out_rows[j, 2] = rows[k, 2]
         out_rows[j, 3] = rows[k, 3]
         out_index[j] = index[k]
-    return out_rows, out_index
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -125,6 +130,7 @@ def _storage_order(rows: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.
     The order compresses and prunes well, and the writer cuts hour partitions as slices of it.
     A stable LSD radix sort on 16-bit digits, skipping digits that are equal on every row (the
     upper half of a darknet's destinations, the hour of most chunks): a few linear passes.
+    The arguments serve as one of the two buffers and are overwritten.
     """
     n = len(index)
     if n == 0:
@@ -136,10 +142,17 @@ def _storage_order(rows: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.
         lo = min(lo, h)
         hi = max(hi, h)
     digit = np.empty(n, dtype=np.int64)
-    for shift in (0, 16, 32, 48):
-        rows, index = _radix_pass(rows, index, digit, shift, 0)
+    # Two buffers, swapped after each pass that moved rows.
+    other_rows = np.empty_like(rows)
+    other_index = np.empty_like(index)
+    for shift in (0, 16, 32, 48, -1):
+        if shift < 0 and hi - lo >= 65536:
+            break
+        if _radix_pass(rows, index, other_rows, other_index, digit, shift, lo):
+            rows, other_rows = other_rows, rows
+            index, other_index = other_index, index
     if hi - lo < 65536:
-        return _radix_pass(rows, index, digit, -1, lo)
+        return rows, index
     # Hours more than 7 years apart in one chunk: a plain stable sort by hour finishes it.
     hours = np.empty(n, dtype=np.int64)
     for k in range(n):
