@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import (
@@ -20,9 +21,13 @@ from rich.progress import (
 from rich.table import Table
 
 from iotnotice.cli.context import AppContext, pass_app
-from iotnotice.store.ingest import IngestResult, ingest_files
-from iotnotice.store.sensors import add_sensor, get_sensor, list_sensors
-from iotnotice.store.watch import watch
+from iotnotice.store.hashing import prefetch
+
+if TYPE_CHECKING:
+    from iotnotice.store.ingest import IngestResult
+
+# The decoder, the database layer and pyarrow are imported inside the commands: `ingest` first
+# starts hashing its files in a thread, so the hash and those imports run side by side.
 
 __all__ = ["commands", "ingest_cmd", "sensor_group"]
 
@@ -49,6 +54,8 @@ def sensor_add(
     app: AppContext, name: str, prefixes: tuple[str, ...], since: datetime | None
 ) -> None:
     """Register sensor NAME, or add prefixes to it."""
+    from iotnotice.store.sensors import add_sensor
+
     info = add_sensor(app.engine, name, list(prefixes), since)
     nets = ", ".join(p.prefix for p in info.prefixes if p.until is None)
     app.console.print(f"sensor [bold]{info.name}[/]: {nets}", highlight=False)
@@ -58,6 +65,8 @@ def sensor_add(
 @pass_app
 def sensor_list(app: AppContext) -> None:
     """List sensors and their prefixes."""
+    from iotnotice.store.sensors import list_sensors
+
     table = Table("sensor", "prefix", "since", "until")
     for info in list_sensors(app.engine):
         for p in info.prefixes or ():
@@ -111,6 +120,8 @@ def _print(app: AppContext, r: IngestResult) -> bool:
 def _watch(
     app: AppContext, directory: Path, sensor: str | None, interval: float, settle: float
 ) -> None:
+    from iotnotice.store.watch import watch
+
     app.console.print(f"watching {directory} (Ctrl-C to stop)", highlight=False)
     try:
         watch(
@@ -153,6 +164,10 @@ def ingest_cmd(
     settle: float,
 ) -> None:
     """Decode capture FILEs (pcap/pcapng, optionally compressed) into the flow store."""
+    prefetch(files)
+    from iotnotice.store.ingest import ingest_files
+    from iotnotice.store.sensors import get_sensor
+
     if sensor:
         get_sensor(app.engine, sensor)
     if watch_dir is not None:
