@@ -127,19 +127,25 @@ class _Decoder:
         return "truncated record at end of file"
 
 
-def read_chunks(path: Path, chunk_packets: int = 1_000_000) -> Iterator[PacketChunk]:
-    """Decoded IP packets of ``path`` in chunks of at most ``chunk_packets`` rows."""
+def read_chunks(
+    path: Path, chunk_packets: int = 1_000_000, *, reuse: bool = False
+) -> Iterator[PacketChunk]:
+    """Decoded IP packets of ``path`` in chunks of at most ``chunk_packets`` rows.
+
+    With ``reuse``, every chunk is decoded into the same arrays: a consumer that is done with
+    a chunk before it asks for the next one saves allocating (and page-faulting) fresh columns.
+    """
     path = Path(path)
     if chunk_packets < 1:
         raise ValueError("chunk_packets must be positive")
     win = open_window(path)
     try:
-        yield from _read(win, chunk_packets)
+        yield from _read(win, chunk_packets, reuse)
     finally:
         win.close()
 
 
-def _read(win: Window, chunk_packets: int) -> Iterator[PacketChunk]:
+def _read(win: Window, chunk_packets: int, reuse: bool = False) -> Iterator[PacketChunk]:
     dec = _Decoder(win)
     chunk = PacketChunk.empty(chunk_packets)
     rows = 0
@@ -157,7 +163,10 @@ def _read(win: Window, chunk_packets: int) -> Iterator[PacketChunk]:
             chunk.bytes_read, last_raw = raw - last_raw, raw
             yield chunk
             win.release(dec.pos)
-            chunk = PacketChunk.empty(chunk_packets)
+            if reuse:
+                chunk = PacketChunk(chunk.columns, chunk.src_ip6, chunk.dst_ip6)
+            else:
+                chunk = PacketChunk.empty(chunk_packets)
             rows = 0
             continue
         if status == kernel.NEED_MORE and not win.eof:

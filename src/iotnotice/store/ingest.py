@@ -172,7 +172,8 @@ def _decode_into(
     total = path.stat().st_size
     done = 0
     interval = int(settings.flow_interval)
-    chunks = read_chunks(path, int(settings.chunk_packets))
+    # Each chunk is reduced to a flow table (copies) before the next is decoded: reuse arrays.
+    chunks = read_chunks(path, int(settings.chunk_packets), reuse=True)
     for item in _pipelined(chunks, lambda chunk: _reduce_chunk(chunk, info, interval)):
         counts.frames += item.frames
         counts.non_ip += item.non_ip
