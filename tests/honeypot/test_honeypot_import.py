@@ -213,3 +213,17 @@ def test_import_and_merge_on_both_databases(any_settings: Settings, tmp_path: Pa
         assert row.end.replace(tzinfo=UTC) == datetime(2026, 11, 25, 10, 0, 8, tzinfo=UTC)
     finally:
         engine.dispose()
+
+
+def test_detection_keeps_honeypot_evidence(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """A detection run rebuilds the hosts table and the honeypot-only host is still infected."""
+    from iotnotice.detect import run_detection
+
+    import_cowrie_logs(settings, engine, [_mirai(src_ip=SOFTBANK).write(tmp_path / "c.json")])
+    summary = run_detection(settings, engine)
+    assert summary.honeypot_created == 1
+    host = _host(engine, SOFTBANK)
+    assert (host.classification, host.evidence["rule"]) == ("infected", "honeypot")
+    assert run_detection(settings, engine).honeypot_created == 1

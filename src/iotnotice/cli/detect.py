@@ -40,6 +40,11 @@ def detect_cmd(app: AppContext, since: datetime | None, until: datetime | None) 
         f"monitored addresses: {summary.monitored_addresses}; {summary.seconds:.2f} s",
         highlight=False,
     )
+    if summary.honeypot_created or summary.honeypot_extended:
+        app.console.print(
+            f"honeypot evidence: {summary.honeypot_created} hosts seen only by the honeypot, "
+            f"{summary.honeypot_extended} darknet hosts confirmed"
+        )
 
 
 @click.command("hosts")

@@ -15,24 +15,12 @@ from iotnotice.db import session_scope
 from iotnotice.db.models import DetectedHost
 from iotnotice.detect.evidence import summary_line
 from iotnotice.errors import InputError, NotFoundError
+from iotnotice.schemas import HOST
 
 __all__ = ["HOST_COLUMNS", "get_host", "list_hosts", "write_hosts"]
 
-HOST_COLUMNS = (
-    "ip",
-    "classification",
-    "family",
-    "confidence",
-    "first_seen",
-    "last_seen",
-    "packets",
-    "ports",
-    "asn",
-    "as_name",
-    "country",
-    "isp",
-    "evidence",
-)
+# The declared host record (schemas.HOST) plus the evidence the database keeps beside it.
+HOST_COLUMNS = (*(c.name for c in HOST), "evidence")
 
 
 def _utc(value: datetime) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from iotnotice.db.models import DetectedHost, SensorPrefix
 from iotnotice.detect.evidence import evidence_records
 from iotnotice.detect.features import Features, compute_features
 from iotnotice.detect.flows import open_flows
+from iotnotice.detect.hosts import HOST_COLUMNS
 from iotnotice.detect.research import ResearchNetworks, load_research_networks
 from iotnotice.detect.rules import Classification, classify
 from iotnotice.enrich.ipdata import Enrichment, load_ip_data
@@ -26,22 +28,6 @@ from iotnotice.settings import Settings
 __all__ = ["DetectionSummary", "monitored_addresses", "run_detection"]
 
 _BATCH = 20_000
-# hosts columns in the order _rows() zips them.
-_HOST_KEYS = (
-    "ip",
-    "classification",
-    "family",
-    "confidence",
-    "first_seen",
-    "last_seen",
-    "packets",
-    "ports",
-    "asn",
-    "as_name",
-    "country",
-    "isp",
-    "evidence",
-)
 
 
 @dataclass(frozen=True)
@@ -57,6 +43,8 @@ class DetectionSummary:
     since: datetime | None = None
     until: datetime | None = None
     infected_by_isp: dict[str, int] = field(default_factory=dict)
+    honeypot_created: int = 0
+    honeypot_extended: int = 0
 
 
 def _epoch(value: datetime | None) -> int | None:
@@ -115,7 +103,14 @@ def run_detection(
     _fill_research_family(result, rmatch, research)
     rows = list(_rows(feats, enr, prefixes, isp, result, rmatch, research))
     _replace_hosts(engine, rows)
-    return _summary(feats, result, isp, time.perf_counter() - started, since, until)
+    # Replacing the table dropped honeypot evidence: merge it back (honeypot-only hosts too).
+    from iotnotice.honeypot.merge import merge_into_hosts
+
+    merged = merge_into_hosts(settings, engine)
+    summary = _summary(feats, result, isp, time.perf_counter() - started, since, until)
+    return dataclasses.replace(
+        summary, honeypot_created=merged.created, honeypot_extended=merged.extended
+    )
 
 
 def _enrich(settings: Settings, f: Features, is_v6: np.ndarray) -> tuple[Enrichment, np.ndarray]:
@@ -178,7 +173,7 @@ def _rows(
         strict=True,
     )
     for values in columns:
-        yield dict(zip(_HOST_KEYS, values, strict=True), detected_at=now)
+        yield dict(zip(HOST_COLUMNS, values, strict=True), detected_at=now)
 
 
 def _replace_hosts(engine: Engine, rows: list[dict[str, Any]]) -> None:
