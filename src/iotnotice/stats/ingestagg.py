@@ -204,10 +204,15 @@ class IngestAggregator:
         self._parts: dict[str, dict[str, list[pa.Table]]] = {}
         self._staged: list[Path] = []
 
-    def add(self, stem: str, table: pa.Table) -> None:
+    def prepare(self, table: pa.Table) -> dict[str, pa.Table]:
+        """The partial aggregates of one part of a flow file (any thread may compute them)."""
+        return _partial(table)
+
+    def add(self, stem: str, table: pa.Table, prepared: dict[str, pa.Table] | None) -> None:
         """Fold one part of flow file ``stem`` (FLOW_TUPLE columns) into its aggregates."""
         parts = self._parts.setdefault(stem, {kind: [] for kind in AGGREGATE_KINDS})
-        for kind, part in _partial(table).items():
+        partial = prepared if prepared is not None else _partial(table)
+        for kind, part in partial.items():
             parts[kind].append(part)
 
     def close(self, stem: str) -> None:

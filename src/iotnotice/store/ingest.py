@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -124,18 +125,21 @@ class _Chunk:
     kept: int
     first_ns: int
     last_ns: int
-    table: pa.Table | None
+    parts: list[tuple[int, pa.Table, Any]]
 
 
-def _reduce_chunk(chunk: PacketChunk, info: SensorInfo, interval: int) -> _Chunk:
-    """Filter one chunk to the sensor's prefixes and aggregate it into flow tuples."""
-    out = _Chunk(chunk.frames, chunk.non_ip, chunk.bytes_read, len(chunk), 0, 0, 0, None)
+def _reduce_chunk(
+    chunk: PacketChunk, info: SensorInfo, interval: int, writer: FlowWriter
+) -> _Chunk:
+    """Filter one chunk to the sensor's prefixes, aggregate it into flow tuples and cut those
+    into the writer's hour parts (with their statistics partials)."""
+    out = _Chunk(chunk.frames, chunk.non_ip, chunk.bytes_read, len(chunk), 0, 0, 0, [])
     if len(chunk):
         ts = chunk.ts
         out.first_ns, out.last_ns = int(ts.min()), int(ts.max())
         keep = inside_mask(info.prefixes, ts, chunk.ip_version, chunk.dst_ip, chunk.dst_ip6)
         out.kept = int(np.count_nonzero(keep))
-        out.table = aggregate(chunk, keep, interval)
+        out.parts = writer.split(aggregate(chunk, keep, interval))
     return out
 
 
@@ -174,7 +178,7 @@ def _decode_into(
     interval = int(settings.flow_interval)
     # Each chunk is reduced to a flow table (copies) before the next is decoded: reuse arrays.
     chunks = read_chunks(path, int(settings.chunk_packets), reuse=True)
-    for item in _pipelined(chunks, lambda chunk: _reduce_chunk(chunk, info, interval)):
+    for item in _pipelined(chunks, lambda chunk: _reduce_chunk(chunk, info, interval, writer)):
         counts.frames += item.frames
         counts.non_ip += item.non_ip
         if item.packets:
@@ -183,8 +187,7 @@ def _decode_into(
             counts.last_ns = hi if counts.last_ns is None else max(hi, counts.last_ns)
             counts.stored += item.kept
             counts.outside += item.packets - item.kept
-        if item.table is not None:
-            writer.add(item.table)
+        writer.add_parts(item.parts)
         done += item.bytes_read
         if progress is not None:
             progress(path, done, total)

@@ -62,7 +62,9 @@ def write_flow_file(table: pa.Table, path: Path) -> None:
 class PartObserver(Protocol):
     """Sees every part written to a flow file (by its stem), each file's end, and the commit."""
 
-    def add(self, stem: str, table: pa.Table) -> None: ...
+    def prepare(self, table: pa.Table) -> Any: ...
+
+    def add(self, stem: str, table: pa.Table, prepared: Any) -> None: ...
 
     def close(self, stem: str) -> None: ...
 
@@ -96,11 +98,14 @@ class FlowWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
 
-    def add(self, table: pa.Table) -> None:
-        """Write flow tuples (any hours) to their hour's file."""
+    def split(self, table: pa.Table) -> list[tuple[int, pa.Table, Any]]:
+        """``table`` cut into hours: (hour, rows, what the observer prepared from them).
+
+        Touches no state of the writer, so another thread can run it for the next chunk while
+        this one writes (ingest does: the observer's work then leaves the writing thread).
+        """
         if table.num_rows == 0:
-            return
-        self.rows += table.num_rows
+            return []
         hours = table.column("time").to_numpy() // 3600
         steps = np.diff(hours)
         if (steps < 0).any():
@@ -109,14 +114,30 @@ class FlowWriter:
             table, hours = table.take(pa.array(order)), hours[order]
             steps = np.diff(hours)
         cuts = np.flatnonzero(steps) + 1
+        parts = []
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(hours)], strict=True):
-            self._write(int(hours[lo]), table.slice(lo, hi - lo))
+            part = table.slice(lo, hi - lo)
+            prepared = self.observer.prepare(part) if self.observer is not None else None
+            parts.append((int(hours[lo]), part, prepared))
+        return parts
+
+    def add(self, table: pa.Table) -> None:
+        """Write flow tuples (any hours) to their hour's file."""
+        self.add_parts(self.split(table))
+
+    def add_parts(self, parts: list[tuple[int, pa.Table, Any]]) -> None:
+        """Write the hour parts ``split`` made, in order."""
+        if not parts:
+            return
+        for hour, part, prepared in parts:
+            self.rows += part.num_rows
+            self._write(hour, part, prepared)
         # Captures run forward in time: an hour before the newest one is finished.
-        latest = int(hours[-1])
+        latest = parts[-1][0]
         for hour in [h for h in self._open if h < latest]:
             self._close(hour)
 
-    def _write(self, hour: int, part: pa.Table) -> None:
+    def _write(self, hour: int, part: pa.Table, prepared: Any) -> None:
         f = self._open.get(hour)
         if f is None:
             moment = datetime.fromtimestamp(hour * 3600, UTC)
@@ -130,7 +151,7 @@ class FlowWriter:
         f.writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
         f.rows += part.num_rows
         if self.observer is not None:
-            self.observer.add(f.final.stem, part)
+            self.observer.add(f.final.stem, part, prepared)
         if f.rows >= ROWS_PER_FILE:
             self._close(hour)
 
