@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from iotnotice.settings import SETTINGS
+
 BIN = Path(sys.executable).with_name("iotnotice")
 
 
@@ -107,7 +109,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=10_000_000)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "iotnotice-bench")
-    ap.add_argument("--chunk", type=int, default=4_000_000, help="chunk_packets for ingest/decode")
+    default_chunk = next(s.default for s in SETTINGS if s.name == "chunk_packets")
+    ap.add_argument(
+        "--chunk", type=int, default=default_chunk, help="chunk_packets (default: the setting's)"
+    )
     ap.add_argument("--dpkt-packets", type=int, default=300_000, help="packets for the dpkt loop")
     args = ap.parse_args()
 
