@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from iotnotice.detect.features import Features
 
-__all__ = ["COUNTERS", "evidence_for", "evidence_records", "summary_line"]
+__all__ = ["COUNTERS", "evidence_for", "evidence_json", "evidence_records", "summary_line"]
 
 COUNTERS = (
     "packets",
@@ -95,6 +97,68 @@ def evidence_records(
             "sample": {key: _py(v) for key, v in (sample[k] or {}).items()},
             **extra,
         }
+
+
+# The keys evidence_records writes before the extras.
+_KEYS = frozenset(
+    {"rule", "reason", "counts", "ttl", "syn_without_options_share", "top_ports", "mirai_ports"}
+    | {"active_seconds", "scan_rate_pps", "monitored_addresses", "sample"}
+)
+_TEMPLATE = (
+    '{"rule": %s, "reason": %s, "counts": {'
+    + ", ".join(f'"{name}": %d' for name in COUNTERS)
+    + '}, "ttl": {"mode": %d, "initial": %d, "hops": %d}, "syn_without_options_share": %s, '
+    '"top_ports": %s, "mirai_ports": %s, "active_seconds": %d, "scan_rate_pps": %s, '
+    '"monitored_addresses": %d, "sample": %s'
+)
+
+
+def _memo(encode: Callable[[Any], str]) -> Callable[[Any], str]:
+    # Rules, reasons and port lists repeat across hosts: encode each distinct value once.
+    cache: dict[Any, str] = {}
+
+    def get(value: Any) -> str:
+        text = cache.get(value)
+        if text is None:
+            text = cache[value] = encode(value)
+        return text
+
+    return get
+
+
+def _float_text(value: float) -> str:
+    # json.dumps writes a finite float as repr() does, and NaN/Infinity as JavaScript names.
+    return repr(value) if math.isfinite(value) else json.dumps(value)
+
+
+def evidence_json(f: Features, rules: Sequence[str], extras: Sequence[dict[str, Any]]) -> list[str]:
+    """``json.dumps`` text of every record of ``evidence_records(f, rules, extras)``.
+
+    Written column by column into one template per record: the same text, in a fraction of
+    the time json.dumps takes for 200k nested records. A record whose extras would replace a
+    key of its own (none do in detection) is encoded by json.dumps itself.
+    """
+    cols = f.columns
+    ints = [cols[name].astype(np.int64).tolist() for name in COUNTERS]
+    ints += [cols[name].astype(np.int64).tolist() for name in ("ttl_mode", "initial_ttl", "hops")]
+    share = [_float_text(round(x, 4)) for x in cols["syn_noopt_share"].astype(np.float64).tolist()]
+    active = cols["active_seconds"].astype(np.int64).tolist()
+    rate = [_float_text(round(x, 1)) for x in cols["scan_rate"].astype(np.float64).tolist()]
+    text = _memo(json.dumps)
+    reason = _memo(lambda rule: json.dumps(_REASONS.get(rule, rule)))
+    top = [text(v) for v in cols["top_ports"].tolist()]
+    mirai = [text(v) for v in cols["mirai_ports"].tolist()]
+    monitored = f.monitored_addresses
+    out: list[str] = []
+    rows = zip(rules, extras, *ints, share, top, mirai, active, rate, cols["sample"], strict=True)
+    for k, (rule, extra, *values) in enumerate(rows):
+        if not _KEYS.isdisjoint(extra):
+            out.append(json.dumps(next(evidence_records(f, [rule], [extra], rows=[k]))))
+            continue
+        sample = json.dumps({key: _py(v) for key, v in (values[-1] or {}).items()})
+        head = _TEMPLATE % (text(rule), reason(rule), *values[:-1], monitored, sample)
+        out.append(head + (", " + json.dumps(extra)[1:] if extra else "}"))
+    return out
 
 
 def summary_line(evidence: dict[str, Any]) -> str:
