@@ -44,3 +44,22 @@ def test_evidence_json_equals_json_dumps_of_every_record() -> None:
     assert got == want
     assert json.loads(got[7])["rule"] == "overridden"
     assert '"scan_rate_pps": NaN' in got[0] and '"sample": {}' in got[0]
+
+
+def test_evidence_json_with_uneven_samples() -> None:
+    """Samples with differing keys, non-integer values or none at all take the slow path."""
+    n = 8
+    f = _features(n)
+    f.columns["sample"] = np.array(
+        [{"a": 1}, {"b": 2, "a": 3}, None, {"t": True}, {"x": 1.5}, {}, {"a": None}, {"a": 2}],
+        dtype=object,
+    )
+    rules = ["default"] * n
+    extras: list[dict[str, Any]] = [{"routed_prefix": "192.0.2.0/24"}] * n
+    assert evidence_json(f, rules, extras) == [
+        json.dumps(r) for r in evidence_records(f, rules, extras)
+    ]
+    f.columns["sample"] = np.array([None] * n, dtype=object)
+    assert evidence_json(f, rules, extras) == [
+        json.dumps(r) for r in evidence_records(f, rules, extras)
+    ]

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from iotnotice.detect.features import Features
 
@@ -104,17 +106,11 @@ _KEYS = frozenset(
     {"rule", "reason", "counts", "ttl", "syn_without_options_share", "top_ports", "mirai_ports"}
     | {"active_seconds", "scan_rate_pps", "monitored_addresses", "sample"}
 )
-_TEMPLATE = (
-    '{"rule": %s, "reason": %s, "counts": {'
-    + ", ".join(f'"{name}": %d' for name in COUNTERS)
-    + '}, "ttl": {"mode": %d, "initial": %d, "hops": %d}, "syn_without_options_share": %s, '
-    '"top_ports": %s, "mirai_ports": %s, "active_seconds": %d, "scan_rate_pps": %s, '
-    '"monitored_addresses": %d, "sample": %s'
-)
+_PREFIX_ONLY = ', "routed_prefix": '
 
 
 def _memo(encode: Callable[[Any], str]) -> Callable[[Any], str]:
-    # Rules, reasons and port lists repeat across hosts: encode each distinct value once.
+    # Rules, reasons, port lists and prefixes repeat across hosts: encode each value once.
     cache: dict[Any, str] = {}
 
     def get(value: Any) -> str:
@@ -131,33 +127,96 @@ def _float_text(value: float) -> str:
     return repr(value) if math.isfinite(value) else json.dumps(value)
 
 
+def _int_text(values: np.ndarray) -> pa.Array:
+    return pa.array(values.astype(np.int64)).cast(pa.string())
+
+
+def _sample_text(samples: np.ndarray) -> pa.Array:
+    """JSON of each header sample: column-wise when all share keys and integer values."""
+    dicts = [s or None for s in samples.tolist()]
+    try:
+        # Arrow reads numpy scalars as their values, as _py does.
+        arr = pa.array(dicts)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is not None and pa.types.is_struct(arr.type) and arr.type.num_fields:
+        names = tuple(arr.type.field(i).name for i in range(arr.type.num_fields))
+        fields = arr.flatten()
+        if all(
+            pa.types.is_integer(x.type) and x.null_count == arr.null_count for x in fields
+        ) and all(tuple(d) == names for d in dicts if d):
+            parts: list[Any] = []
+            for i, (name, values) in enumerate(zip(names, fields, strict=True)):
+                parts += [
+                    ("{" if i == 0 else ", ") + json.dumps(name) + ": ",
+                    values.cast(pa.string()),
+                ]
+            joined = pc.binary_join_element_wise(*parts, "}", "")
+            return pc.fill_null(joined, "{}")
+    plain = ({key: _py(v) for key, v in (d or {}).items()} for d in dicts)
+    return pa.array([json.dumps(p) for p in plain], pa.string())
+
+
+def _extra_text(extras: Sequence[dict[str, Any]]) -> list[str]:
+    """The extras' keys as the record's last members, and its closing brace."""
+    text = _memo(json.dumps)
+    out = []
+    for extra in extras:
+        prefix = extra.get("routed_prefix", ...) if len(extra) == 1 else ...
+        if prefix is None or type(prefix) is str:
+            out.append(_PREFIX_ONLY + text(prefix) + "}")
+        else:
+            out.append(", " + json.dumps(extra)[1:] if extra else "}")
+    return out
+
+
 def evidence_json(f: Features, rules: Sequence[str], extras: Sequence[dict[str, Any]]) -> list[str]:
     """``json.dumps`` text of every record of ``evidence_records(f, rules, extras)``.
 
-    Written column by column into one template per record: the same text, in a fraction of
-    the time json.dumps takes for 200k nested records. A record whose extras would replace a
-    key of its own (none do in detection) is encoded by json.dumps itself.
+    Built column by column and joined in Arrow: the same text, in a fraction of the time
+    json.dumps takes for 200k nested records. A record whose extras would replace one of its
+    own keys (none do in detection) is encoded by json.dumps itself.
     """
+    if len(f) == 0:
+        return []
     cols = f.columns
-    ints = [cols[name].astype(np.int64).tolist() for name in COUNTERS]
-    ints += [cols[name].astype(np.int64).tolist() for name in ("ttl_mode", "initial_ttl", "hops")]
-    share = [_float_text(round(x, 4)) for x in cols["syn_noopt_share"].astype(np.float64).tolist()]
-    active = cols["active_seconds"].astype(np.int64).tolist()
-    rate = [_float_text(round(x, 1)) for x in cols["scan_rate"].astype(np.float64).tolist()]
     text = _memo(json.dumps)
     reason = _memo(lambda rule: json.dumps(_REASONS.get(rule, rule)))
-    top = [text(v) for v in cols["top_ports"].tolist()]
-    mirai = [text(v) for v in cols["mirai_ports"].tolist()]
-    monitored = f.monitored_addresses
-    out: list[str] = []
-    rows = zip(rules, extras, *ints, share, top, mirai, active, rate, cols["sample"], strict=True)
-    for k, (rule, extra, *values) in enumerate(rows):
+    share = [_float_text(round(x, 4)) for x in cols["syn_noopt_share"].astype(np.float64).tolist()]
+    rate = [_float_text(round(x, 1)) for x in cols["scan_rate"].astype(np.float64).tolist()]
+    counts: list[Any] = []
+    for i, name in enumerate(COUNTERS):
+        counts += [(', "counts": {' if i == 0 else ", ") + f'"{name}": ', _int_text(cols[name])]
+    parts: list[Any] = [
+        '{"rule": ',
+        pa.array([text(r) for r in rules], pa.string()),
+        ', "reason": ',
+        pa.array([reason(r) for r in rules], pa.string()),
+        *counts,
+        '}, "ttl": {"mode": ',
+        _int_text(cols["ttl_mode"]),
+        ', "initial": ',
+        _int_text(cols["initial_ttl"]),
+        ', "hops": ',
+        _int_text(cols["hops"]),
+        '}, "syn_without_options_share": ',
+        pa.array(share, pa.string()),
+        ', "top_ports": ',
+        pa.array([text(v) for v in cols["top_ports"].tolist()], pa.string()),
+        ', "mirai_ports": ',
+        pa.array([text(v) for v in cols["mirai_ports"].tolist()], pa.string()),
+        ', "active_seconds": ',
+        _int_text(cols["active_seconds"]),
+        ', "scan_rate_pps": ',
+        pa.array(rate, pa.string()),
+        f', "monitored_addresses": {json.dumps(f.monitored_addresses)}, "sample": ',
+        _sample_text(cols["sample"]),
+        pa.array(_extra_text(extras), pa.string()),
+    ]
+    out: list[str] = pc.binary_join_element_wise(*parts, "").to_pylist()
+    for k, extra in enumerate(extras):
         if not _KEYS.isdisjoint(extra):
-            out.append(json.dumps(next(evidence_records(f, [rule], [extra], rows=[k]))))
-            continue
-        sample = json.dumps({key: _py(v) for key, v in (values[-1] or {}).items()})
-        head = _TEMPLATE % (text(rule), reason(rule), *values[:-1], monitored, sample)
-        out.append(head + (", " + json.dumps(extra)[1:] if extra else "}"))
+            out[k] = json.dumps(next(evidence_records(f, [rules[k]], [extra], rows=[k])))
     return out
 
 
