@@ -85,22 +85,15 @@ HOSTING: list[tuple[str, str, float]] = [
     ("KDDI Web Communications Inc.", "JP", 0.03),
 ]
 
-# Published scanning ranges of research projects (iotnotice's contract lists them).
-RESEARCH = [
-    "162.142.125.0/24",
-    "167.94.138.0/24",
-    "167.94.145.0/24",
-    "167.94.146.0/24",
-    "167.248.133.0/24",
-    "199.45.154.0/24",
-    "199.45.155.0/24",
-    "206.168.34.0/24",
-    "184.105.139.64/26",
-    "184.105.247.192/26",
-    "216.218.206.64/26",
-    "65.49.20.64/26",
-    "74.82.47.0/26",
-]
+
+def _research_prefixes() -> list[str]:
+    """The published scanning prefixes of the shipped research-network list."""
+    from iotnotice.detect.research import load_research_networks
+    from iotnotice.settings import load_settings
+
+    nets = load_research_networks(load_settings(environ={})).networks
+    return [str(p) for net in nets for p in net.prefixes]
+
 
 # Reserved / special-purpose space (RFC 6890): a packet "from" here is spoofed.
 BOGON = [
@@ -197,7 +190,7 @@ def main() -> None:
             blocks = _pick(geo, _intersections(by_as[name], countries, cc), cc, name, rng)
             for blk in blocks:
                 rows.append((blk.cidr, cc, name, weight / total / len(blocks), hint))
-    for hint, prefixes in (("research", RESEARCH), ("bogon", BOGON)):
+    for hint, prefixes in (("research", _research_prefixes()), ("bogon", BOGON)):
         for prefix in prefixes:
             hit = geo.lookup(prefix.split("/")[0])
             cc = "" if hit.is_private or hit.country_code == "--" else hit.country_code
