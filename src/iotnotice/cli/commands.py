@@ -30,12 +30,7 @@ PART_COMMANDS: dict[str, tuple[str, ...]] = {
 
 
 def _load(group: click.Group, part: str) -> None:
-    try:
-        module = importlib.import_module(f"iotnotice.cli.{part}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"iotnotice.cli.{part}":
-            raise
-        return
+    module = importlib.import_module(f"iotnotice.cli.{part}")
     for command in module.commands:
         if command.name not in group.commands:
             group.add_command(command)
