@@ -19,6 +19,7 @@ from iotnotice.errors import InputError
 __all__ = [
     "END_OF_TIME",
     "INTERVAL_SCHEMA",
+    "address_intervals",
     "first_bad_line",
     "ipv4_to_u32",
     "iso_to_epoch",
@@ -44,6 +45,42 @@ INTERVAL_SCHEMA = pa.schema(
         pa.field("ref", pa.string()),
     ]
 )
+
+
+def address_intervals(
+    keep: np.ndarray,
+    ip: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    subscriber: pa.Array | np.ndarray,
+    source: str,
+    ref: pa.Array | np.ndarray,
+) -> pa.Table:
+    """Rows of :data:`INTERVAL_SCHEMA` for whole addresses (no port block, no inside address).
+
+    Every column holds one value per parsed row; only rows where ``keep`` is true are returned.
+    """
+    count = int(keep.sum())
+    mask = pa.array(keep)
+
+    def kept(values: pa.Array | np.ndarray) -> pa.Array | np.ndarray:
+        return values.filter(mask) if isinstance(values, pa.Array) else values[keep]
+
+    return pa.table(
+        [
+            ip[keep],
+            start[keep],
+            end[keep],
+            np.full(count, -1, np.int32),
+            np.full(count, -1, np.int32),
+            kept(subscriber),
+            np.zeros(count, np.uint32),
+            pa.repeat(source, count),
+            kept(ref),
+        ],
+        schema=INTERVAL_SCHEMA,
+    )
+
 
 _IPV4 = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
 

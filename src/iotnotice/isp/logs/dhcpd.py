@@ -20,6 +20,7 @@ from iotnotice.errors import InputError
 from iotnotice.isp.logs._columns import (
     END_OF_TIME,
     INTERVAL_SCHEMA,
+    address_intervals,
     ipv4_to_u32,
     per_group,
     read_lines,
@@ -96,19 +97,6 @@ def parse_dhcpd_leases(path: Path) -> pa.Table:
     abandoned = pc.equal(field("binding state"), "abandoned").to_numpy(zero_copy_only=False)
     keep = pc.not_equal(subscriber, "").to_numpy(zero_copy_only=False) & ~abandoned
     start, end = _times(field("starts"), path, "starts"), _times(field("ends"), path, "ends")
-    count = int(keep.sum())
     address = pc.cast(pc.struct_field(ips, "ip"), pa.string())
-    return pa.table(
-        [
-            ipv4_to_u32(address, path, "lease address")[keep],
-            start[keep],
-            end[keep],
-            np.full(count, -1, np.int32),
-            np.full(count, -1, np.int32),
-            subscriber.filter(pa.array(keep)),
-            np.zeros(count, np.uint32),
-            pa.repeat("dhcpd", count),
-            field("client-hostname").filter(pa.array(keep)),
-        ],
-        schema=INTERVAL_SCHEMA,
-    )
+    ip = ipv4_to_u32(address, path, "lease address")
+    return address_intervals(keep, ip, start, end, subscriber, "dhcpd", field("client-hostname"))

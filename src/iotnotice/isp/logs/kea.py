@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from iotnotice.errors import InputError
-from iotnotice.isp.logs._columns import INTERVAL_SCHEMA, ipv4_to_u32
+from iotnotice.isp.logs._columns import address_intervals, ipv4_to_u32
 
 __all__ = ["parse_kea_leases"]
 
@@ -63,18 +63,6 @@ def parse_kea_leases(path: Path) -> pa.Table:
     subscriber = pc.if_else(pc.equal(mac, ""), cols["client_id"], mac)
     keep = pc.not_equal(subscriber, "").to_numpy(zero_copy_only=False) & (state != 1)
     ip = ipv4_to_u32(cols["address"], path, "address", first_line=2)
-    count = int(keep.sum())
-    return pa.table(
-        [
-            ip[keep],
-            (expire - lifetime)[keep],
-            expire[keep],
-            np.full(count, -1, np.int32),
-            np.full(count, -1, np.int32),
-            subscriber.filter(pa.array(keep)),
-            np.zeros(count, np.uint32),
-            pa.repeat("kea", count),
-            cols["hostname"].filter(pa.array(keep)),
-        ],
-        schema=INTERVAL_SCHEMA,
+    return address_intervals(
+        keep, ip, expire - lifetime, expire, subscriber, "kea", cols["hostname"]
     )

@@ -22,6 +22,7 @@ from iotnotice.errors import InputError
 from iotnotice.isp.logs._columns import (
     END_OF_TIME,
     INTERVAL_SCHEMA,
+    address_intervals,
     ipv4_to_u32,
     per_group,
     read_lines,
@@ -162,20 +163,7 @@ def radius_sessions(records: pa.Table, timeout: int) -> pa.Table:
     user[inv[has_user]] = user_all[has_user]
     end = _session_ends(ip, start, last, stop, timeout)
     keep = (ip > 0) & (user != "")
-    return pa.table(
-        [
-            ip[keep],
-            start[keep],
-            end[keep],
-            np.full(keep.sum(), -1, np.int32),
-            np.full(keep.sum(), -1, np.int32),
-            user[keep],
-            np.zeros(keep.sum(), np.uint32),
-            pa.repeat("radius", int(keep.sum())),
-            keys[keep].astype(object),
-        ],
-        schema=INTERVAL_SCHEMA,
-    )
+    return address_intervals(keep, ip, start, end, user, "radius", keys.astype(object))
 
 
 def _session_ends(
