@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from iotnotice.errors import InputError
 
@@ -25,6 +26,7 @@ __all__ = [
     "iso_to_epoch",
     "line_of",
     "per_group",
+    "read_csv_strings",
     "read_lines",
     "read_text",
     "u32_to_ipv4",
@@ -91,6 +93,23 @@ def read_text(path: Path) -> str:
         return path.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def read_csv_strings(path: Path, columns: tuple[str, ...], kind: str) -> pa.Table:
+    """The named columns of a CSV file with a header row, as strings (empty, never null)."""
+    try:
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in columns},
+                include_columns=list(columns),
+                strings_can_be_null=False,
+            ),
+        )
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (pa.ArrowInvalid, KeyError) as exc:
+        raise InputError(path, f"not a {kind}: {str(exc).splitlines()[0]}") from None
 
 
 def read_lines(path: Path) -> pa.LargeStringArray:

@@ -19,30 +19,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from iotnotice.errors import InputError
-from iotnotice.isp.logs._columns import INTERVAL_SCHEMA, ipv4_to_u32, iso_to_epoch
+from iotnotice.isp.logs._columns import INTERVAL_SCHEMA, ipv4_to_u32, iso_to_epoch, read_csv_strings
 
 __all__ = ["CGNAT_COLUMNS", "parse_cgnat_log"]
 
 CGNAT_COLUMNS = ("start", "end", "public_ip", "port_first", "port_last", "inside_ip", "subscriber")
-
-
-def _read(path: Path) -> pa.Table:
-    try:
-        return pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in CGNAT_COLUMNS},
-                include_columns=list(CGNAT_COLUMNS),
-                strings_can_be_null=False,
-            ),
-        )
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (pa.ArrowInvalid, KeyError) as exc:
-        raise InputError(path, f"not a CGNAT port-block log: {str(exc).splitlines()[0]}") from None
 
 
 def _ports(values: pa.Array, path: Path, what: str) -> np.ndarray:
@@ -60,7 +43,7 @@ def _ports(values: pa.Array, path: Path, what: str) -> np.ndarray:
 
 def parse_cgnat_log(path: Path) -> pa.Table:
     """Port-block intervals (:data:`INTERVAL_SCHEMA`) of one CGNAT log file."""
-    table = _read(path)
+    table = read_csv_strings(path, CGNAT_COLUMNS, "CGNAT port-block log")
     cols = {name: table[name].combine_chunks() for name in CGNAT_COLUMNS}
     lo, hi = (
         _ports(cols["port_first"], path, "port_first"),

@@ -14,31 +14,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from iotnotice.errors import InputError
-from iotnotice.isp.logs._columns import address_intervals, ipv4_to_u32
+from iotnotice.isp.logs._columns import address_intervals, ipv4_to_u32, read_csv_strings
 
 __all__ = ["parse_kea_leases"]
 
 _NEEDED = ("address", "hwaddr", "client_id", "valid_lifetime", "expire", "hostname", "state")
-
-
-def _read(path: Path) -> pa.Table:
-    try:
-        table = pacsv.read_csv(
-            path,
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in _NEEDED},
-                include_columns=list(_NEEDED),
-                include_missing_columns=False,
-            ),
-        )
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (pa.ArrowInvalid, KeyError) as exc:
-        raise InputError(path, f"not a Kea lease CSV: {str(exc).splitlines()[0]}") from None
-    return table
 
 
 def _int(column: pa.Array, path: Path, what: str) -> np.ndarray:
@@ -54,7 +36,7 @@ def _int(column: pa.Array, path: Path, what: str) -> np.ndarray:
 
 def parse_kea_leases(path: Path) -> pa.Table:
     """Address intervals (:data:`INTERVAL_SCHEMA`) of one Kea lease4 CSV file."""
-    table = _read(path)
+    table = read_csv_strings(path, _NEEDED, "Kea lease CSV")
     cols = {name: pc.fill_null(table[name].combine_chunks(), "") for name in _NEEDED}
     expire = _int(cols["expire"], path, "expire")
     lifetime = _int(cols["valid_lifetime"], path, "valid_lifetime")
