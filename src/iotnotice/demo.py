@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 
@@ -43,7 +42,7 @@ class DemoResult:
     detection: DetectionSummary
     cases: CaseSummary
     notify: NotifySummary
-    extra: dict[str, Any] = field(default_factory=dict)
+    operator_file: Path
 
 
 def _ensure_sensor(engine: Engine) -> None:
@@ -96,6 +95,4 @@ def run_demo(
     step(f"writing ISP reports to {settings.outbox_path}")
     notified = run_notify(settings, engine)
     operator = ensure_demo_operator(settings, engine)
-    return DemoResult(
-        capture, truth, sim, ingested, detection, cases, notified, {"operator_file": operator}
-    )
+    return DemoResult(capture, truth, sim, ingested, detection, cases, notified, operator)

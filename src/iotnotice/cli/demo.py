@@ -89,7 +89,7 @@ def demo_cmd(
         app.console.print(f"web UI on http://{h}:{p}/ (Ctrl-C to stop)")
         app.console.print(
             f"operator console: http://{h}:{p}/operator/cases "
-            f"(sign-in details in {result.extra['operator_file']})"
+            f"(sign-in details in {result.operator_file})"
         )
         run_server(app.settings, h, p)
 
