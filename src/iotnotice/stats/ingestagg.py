@@ -122,17 +122,22 @@ def _reduce(parts: list[pa.Table], kind: str) -> pa.Table:
     return out.select(schema.names).cast(schema)
 
 
+def _source_sums(src: np.ndarray, packets: np.ndarray, mirai: np.ndarray) -> list:
+    """Columns src_ip, src_ip6 (null), packets, mirai summed per IPv4 source of one day."""
+    if len(src) > 1 and bool((src[1:] < src[:-1]).any()):
+        order = np.argsort(src, kind="stable")
+        src, packets, mirai = src[order], packets[order], mirai[order]
+    s_src, s_pk, s_mi = _runs(src, packets, mirai)
+    return [pa.array(s_src), pa.nulls(len(s_src), pa.binary()), s_pk, s_mi]
+
+
 def _one_day(day: int, rows: pa.Table, kind: str) -> pa.Table:
     """Sums per key of rows of one day (sources: IPv4 only)."""
     packets = rows.column("packets").to_numpy()
     if kind == "sources":
-        src = rows.column("src_ip").to_numpy()
-        mirai = rows.column("mirai").to_numpy()
-        if len(src) > 1 and bool((src[1:] < src[:-1]).any()):
-            order = np.argsort(src, kind="stable")
-            src, packets, mirai = src[order], packets[order], mirai[order]
-        s_src, s_pk, s_mi = _runs(src, packets, mirai)
-        columns = [pa.array(s_src), pa.nulls(len(s_src), pa.binary()), s_pk, s_mi]
+        columns = _source_sums(
+            rows.column("src_ip").to_numpy(), packets, rows.column("mirai").to_numpy()
+        )
         schema = _SOURCES
     else:
         proto, port, p_pk, p_flows = _ports(
@@ -154,20 +159,16 @@ def _partial(table: pa.Table) -> dict[str, pa.Table]:
     packets = table.column("packet_cnt").to_numpy()
     if int(day.min()) == int(day.max()) and table.column("src_ip6").null_count == len(day):
         # The writer's case (one hour, IPv4): straight from the columns, no intermediate table.
-        src = table.column("src_ip").to_numpy()
-        mirai = table.column("mirai_cnt").to_numpy()
-        if len(src) > 1 and bool((src[1:] < src[:-1]).any()):
-            order = np.argsort(src, kind="stable")
-            src, packets, mirai = src[order], packets[order], mirai[order]
-        s_src, s_pk, s_mi = _runs(src, packets, mirai)
+        sources = _source_sums(
+            table.column("src_ip").to_numpy(), packets, table.column("mirai_cnt").to_numpy()
+        )
         proto, port, p_pk, p_flows = _ports(
             table.column("protocol").to_numpy(),
             table.column("dst_port").to_numpy(),
-            table.column("packet_cnt").to_numpy(),
+            packets,
             np.ones(len(day), dtype=np.int64),
         )
         first = int(day[0])
-        sources = [pa.array(s_src), pa.nulls(len(s_src), pa.binary()), s_pk, s_mi]
         ports = [proto, port, p_pk, p_flows]
         return {
             "sources": _with_day(first, sources, _SOURCES),
