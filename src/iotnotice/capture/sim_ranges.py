@@ -39,16 +39,6 @@ class SourceRanges:
         offset = (rng.random(n) * self.size[picked]).astype(np.int64)
         return (self.first[picked].astype(np.int64) + offset).astype(np.uint32), picked
 
-    def locate(self, ips: np.ndarray) -> np.ndarray:
-        """Index of the range holding each address, -1 if none."""
-        order = np.argsort(self.first, kind="stable")
-        starts = self.first[order].astype(np.int64)
-        pos = np.searchsorted(starts, ips.astype(np.int64), side="right") - 1
-        ok = pos >= 0
-        cand = order[np.clip(pos, 0, None)]
-        inside = ok & (ips.astype(np.int64) < self.first[cand].astype(np.int64) + self.size[cand])
-        return np.where(inside, cand, -1)
-
 
 def load_source_ranges() -> SourceRanges:
     """The shipped ``data/source_ranges.csv`` (derived from GeoLite2 via geoip2fast)."""
