@@ -121,10 +121,6 @@ class FlowWriter:
             parts.append((int(hours[lo]), part, prepared))
         return parts
 
-    def add(self, table: pa.Table) -> None:
-        """Write flow tuples (any hours) to their hour's file."""
-        self.add_parts(self.split(table))
-
     def add_parts(self, parts: list[tuple[int, pa.Table, Any]]) -> None:
         """Write the hour parts ``split`` made, in order."""
         if not parts:
