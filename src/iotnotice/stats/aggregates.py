@@ -1,12 +1,16 @@
 """Compact daily aggregates that ingest maintains, so statistics never rescan every flow tuple.
 
-For every flow-tuple chunk that ingest writes, :func:`update_daily_aggregates` writes two small
-Parquet files next to the flow store, partitioned like it::
+Each flow-tuple chunk (a committed flow file) has two small Parquet files next to the flow
+store, partitioned like it::
 
     <data_dir>/aggregates/sources/sensor=<name>/date=YYYY-MM-DD/<chunk_id>.parquet
-        date, src_ip, src_ip6, packets, mirai          one row per (day, source) of the chunk
+        src_ip, src_ip6, packets, mirai          one row per (day, source) of the chunk
     <data_dir>/aggregates/ports/sensor=<name>/date=YYYY-MM-DD/<chunk_id>.parquet
-        date, protocol, dst_port, packets, flows       one row per (day, protocol, port)
+        protocol, dst_port, packets, flows       one row per (day, protocol, port)
+
+Ingest builds them from the rows in memory (:mod:`iotnotice.stats.ingestagg`);
+:func:`update_daily_aggregates` and :func:`aggregate_committed_files` here compute the same
+files from a flow table or from committed flow files (rebuilds, tests, benchmarks).
 
 Rows of different chunks are simply added up (sums) or de-duplicated (distinct sources), so a
 year's table reads a few rows per source per day instead of every tuple. Writing is atomic
