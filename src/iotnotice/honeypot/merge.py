@@ -2,7 +2,7 @@
 
 - A source seen only by the honeypot gets a host row: classification ``infected``, the session's
   family and confidence, no darknet packets, the honeypot service port, ``evidence`` with
-  ``rule: honeypot`` and the session, and AS/country/ISP from the enrich part when it is available.
+  ``rule: honeypot`` and the session, and AS/country/ISP from the enrich part.
 - A source the darknet detection already classified keeps its darknet evidence; the honeypot
   evidence is added under ``evidence["honeypot"]``. When darknet detection also said ``infected``
   the two independent confidences combine as ``1 - (1 - c_darknet) * (1 - c_honeypot)``; any other
@@ -25,6 +25,8 @@ from sqlalchemy import Engine, select
 
 from iotnotice.db.engine import session_scope
 from iotnotice.db.models import DetectedHost
+from iotnotice.enrich.ipdata import load_ip_data
+from iotnotice.enrich.registry import load_registry
 from iotnotice.honeypot.store import HoneypotVerdict, honeypot_verdicts
 from iotnotice.settings import Settings
 
@@ -51,16 +53,9 @@ def _port(verdict: HoneypotVerdict) -> str:
 
 
 def _enrichment(settings: Settings, ips: list[str]) -> dict[str, tuple[Any, ...]]:
-    """ip -> (asn, as_name, country, isp) for IPv4 sources, when the enrich part is installed."""
+    """ip -> (asn, as_name, country, isp) for IPv4 sources."""
     v4 = [ip for ip in ips if ipaddress.ip_address(ip).version == 4]
     if not v4:
-        return {}
-    try:
-        from iotnotice.enrich.ipdata import load_ip_data
-        from iotnotice.enrich.registry import load_registry
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("iotnotice.enrich"):
-            raise
         return {}
     found = load_ip_data(settings).lookup_text(v4)
     known = np.flatnonzero((found.asn >= 0) | (found.as_name != None))  # noqa: E711
