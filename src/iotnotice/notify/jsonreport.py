@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from iotnotice.cases.manage import aware
 from iotnotice.db.models import Case, Isp
 from iotnotice.notify.shadowserver import parse_ports
 from iotnotice.settings import Settings
@@ -17,10 +18,7 @@ FORMAT_VERSION = 1
 
 
 def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else f"{aware(value):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def _src_port(case: Case) -> int | None:

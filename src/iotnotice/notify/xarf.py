@@ -12,7 +12,7 @@ import ipaddress
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
+from iotnotice.cases.manage import aware
 from iotnotice.db.models import Case
 from iotnotice.notify.shadowserver import parse_ports
 from iotnotice.settings import Settings
@@ -38,8 +39,7 @@ _TAG_UNSAFE = re.compile(r"[^a-z0-9_+-]+")
 
 
 def _iso(value: datetime) -> str:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{aware(value):%Y-%m-%dT%H:%M:%SZ}"
 
 
 def _format_checker() -> FormatChecker:
