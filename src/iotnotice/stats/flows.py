@@ -1,4 +1,4 @@
-"""DuckDB over the flow store (view ``flows``) plus views of the daily aggregates."""
+"""Views of the daily aggregates on a DuckDB connection (``store.query.connect_duckdb``)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from iotnotice.settings import Settings
-from iotnotice.store.query import connect_duckdb
-
-__all__ = ["aggregate_views", "connect_flows"]
-
-
-def connect_flows(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """DuckDB with the view ``flows`` (FLOW_TUPLE columns + sensor, date, hour)."""
-    return connect_duckdb(settings)
+__all__ = ["aggregate_views"]
 
 
 def aggregate_views(con: duckdb.DuckDBPyConnection, root: Path) -> bool:

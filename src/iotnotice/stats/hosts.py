@@ -12,7 +12,8 @@ from iotnotice.db import session_scope
 from iotnotice.db.models import DetectedHost
 from iotnotice.settings import Settings
 from iotnotice.stats.aggregates import aggregates_path
-from iotnotice.stats.flows import aggregate_views, connect_flows
+from iotnotice.stats.flows import aggregate_views
+from iotnotice.store.query import connect_duckdb
 
 __all__ = ["infected_per_day", "top_sources"]
 
@@ -42,7 +43,7 @@ def _infected(engine: Engine) -> pa.Table:
 def infected_per_day(settings: Settings, engine: Engine) -> list[dict[str, Any]]:
     """Per day: distinct infected hosts seen, those in the notification scope, and per family."""
     scope = list(settings.scope_countries)
-    con = connect_flows(settings)
+    con = connect_duckdb(settings)
     try:
         con.register("infected", _infected(engine))
         if aggregate_views(con, aggregates_path(settings)):

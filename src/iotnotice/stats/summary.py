@@ -27,10 +27,11 @@ from sqlalchemy import Engine
 from iotnotice.errors import NotFoundError
 from iotnotice.settings import Settings
 from iotnotice.stats.aggregates import aggregates_path
-from iotnotice.stats.flows import aggregate_views, connect_flows
+from iotnotice.stats.flows import aggregate_views
 from iotnotice.stats.inventory import load_inventory, monitored_addresses
 from iotnotice.stats.monthsets import month_view
 from iotnotice.stats.periods import period_bounds, period_format
+from iotnotice.store.query import connect_duckdb
 
 __all__ = ["PROTOCOL_NAMES", "protocol_mix", "statistics", "statistics_per_sensor", "top_ports"]
 
@@ -43,7 +44,7 @@ _SOURCES = "count(DISTINCT src_ip) FILTER (WHERE src_ip6 IS NULL) + count(DISTIN
 
 def _open(settings: Settings, source: Source) -> tuple[duckdb.DuckDBPyConnection, bool]:
     """A connection and whether the aggregate views are to be used."""
-    con = connect_flows(settings)
+    con = connect_duckdb(settings)
     if source == "flows":
         return con, False
     have = aggregate_views(con, aggregates_path(settings))
