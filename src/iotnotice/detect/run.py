@@ -27,6 +27,7 @@ from iotnotice.detect.research import ResearchNetworks, load_research_networks
 from iotnotice.detect.rules import Classification, classify
 from iotnotice.enrich.ipdata import Enrichment, load_ip_data
 from iotnotice.enrich.registry import load_registry
+from iotnotice.honeypot.merge import merge_into_hosts
 from iotnotice.settings import Settings
 
 __all__ = ["DetectionSummary", "monitored_addresses", "run_detection"]
@@ -108,8 +109,6 @@ def run_detection(
     columns = _rows(feats, enr, prefixes, isp, result, rmatch, research)
     _replace_hosts(engine, columns, datetime.now(UTC))
     # Replacing the table dropped honeypot evidence: merge it back (honeypot-only hosts too).
-    from iotnotice.honeypot.merge import merge_into_hosts
-
     merged = merge_into_hosts(settings, engine)
     summary = _summary(feats, result, isp, time.perf_counter() - started, since, until)
     return dataclasses.replace(
