@@ -21,7 +21,6 @@ from iotnotice.db.models import Case, CaseEvent, utcnow
 from iotnotice.errors import IotnoticeError
 
 __all__ = [
-    "CLOSED",
     "OPEN",
     "STATUSES",
     "TRANSITIONS",
@@ -32,7 +31,6 @@ __all__ = [
 
 STATUSES: tuple[str, ...] = ("new", "notified", "acknowledged", "resolved", "reinfected", "expired")
 OPEN: frozenset[str] = frozenset({"new", "notified", "acknowledged"})
-CLOSED: frozenset[str] = frozenset({"resolved", "expired", "reinfected"})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "new": frozenset({"notified", "acknowledged", "resolved", "expired"}),
