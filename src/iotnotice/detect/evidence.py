@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from iotnotice.detect.features import Features
 
-__all__ = ["COUNTERS", "evidence_for", "evidence_json", "evidence_records", "summary_line"]
+__all__ = ["COUNTERS", "evidence_json", "evidence_records", "summary_line"]
 
 COUNTERS = (
     "packets",
@@ -55,11 +55,6 @@ _REASONS = {
 
 def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def evidence_for(f: Features, i: int, rule: str, extra: dict[str, Any]) -> dict[str, Any]:
-    """The evidence record of source ``i``."""
-    return next(evidence_records(f, [rule], [extra], rows=[i]))
 
 
 def evidence_records(
