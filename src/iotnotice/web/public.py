@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy import select
 from starlette.responses import HTMLResponse
 
+from iotnotice.cases.lifecycle import OPEN
 from iotnotice.cases.notice_id import normalise
 from iotnotice.db import session_scope
 from iotnotice.db.models import Case
@@ -19,9 +20,6 @@ from iotnotice.web.security import check_csrf, client_address
 __all__ = ["public_view", "router"]
 
 router = APIRouter()
-
-# Statuses in which a host is still considered flagged for the self-check.
-_FLAGGED = ("new", "notified", "acknowledged")
 
 
 def public_view(case: Case) -> dict[str, Any]:
@@ -101,7 +99,7 @@ def selfcheck(request: Request, csrf: str = Form("")) -> HTMLResponse:
         with session_scope(state.engine) as session:
             case = session.scalar(
                 select(Case)
-                .where(Case.ip == address, Case.status.in_(_FLAGGED))
+                .where(Case.ip == address, Case.status.in_(sorted(OPEN)))
                 .order_by(Case.last_seen.desc())
                 .limit(1)
             )
