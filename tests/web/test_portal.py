@@ -90,3 +90,15 @@ def test_pull_api_is_served_by_the_web_app(site: Site) -> None:
     assert listed.status_code == 200
     ips = {c["ip"] for c in listed.json()}
     assert INFECTED_IP in ips and OTHER_IP not in ips
+
+
+def test_revoking_the_token_ends_the_portal_session(site: Site) -> None:
+    """A signed-in ISP is sent back to sign-in as soon as its token is revoked."""
+    from iotnotice.notify.tokens import revoke_token
+
+    engine = site.client.app.state.engine  # type: ignore[attr-defined]
+    token_id, token = create_token(engine, "east-net")
+    assert post_form(site.client, "/isp/login", {"token": token}).status_code == 303
+    assert site.client.get("/isp/cases", follow_redirects=False).status_code == 200
+    revoke_token(engine, token_id)
+    assert site.client.get("/isp/cases", follow_redirects=False).status_code == 303

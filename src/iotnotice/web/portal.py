@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from iotnotice.cases.lifecycle import IllegalTransition, transition
 from iotnotice.db import session_scope
-from iotnotice.db.models import Case, Isp, Report
+from iotnotice.db.models import Case, Isp, IspApiToken, Report
 from iotnotice.notify.tokens import authenticate
 from iotnotice.stats.remediation import remediation
 from iotnotice.web.render import current_language, link, render
@@ -26,8 +26,14 @@ ISP_STATUSES: tuple[str, ...] = ("acknowledged", "resolved")
 
 
 def _isp(request: Request) -> str | None:
-    name = request.session.get("isp")
-    return name if isinstance(name, str) else None
+    """The signed-in ISP, checked against its token on every request (revocation ends it)."""
+    token_id = request.session.get("isp_token")
+    if not isinstance(token_id, int):
+        return None
+    with session_scope(request.app.state.engine) as session:
+        row = session.get(IspApiToken, token_id)
+        live = row is not None and row.revoked_at is None
+        return row.isp.name if live and row is not None else None
 
 
 def _to_login(request: Request) -> Response:
@@ -45,11 +51,11 @@ def login(request: Request, token: str = Form(""), csrf: str = Form("")) -> Resp
         return render(request, "isp_login.html", {"error": "csrf_failed"}, status_code=400)
     with session_scope(request.app.state.engine) as session:
         row = authenticate(session, token.strip())
-        name = row.isp.name if row is not None else None
-    if name is None:
+        token_id = row.id if row is not None else None
+    if token_id is None:
         return render(request, "isp_login.html", {"error": "isp_login_failed"}, status_code=401)
     request.session.clear()
-    request.session["isp"] = name
+    request.session["isp_token"] = token_id
     return RedirectResponse(link("/isp/cases", current_language(request)), 303)
 
 
