@@ -67,11 +67,9 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _httpx() -> Any:
-    """httpx, imported on first use: the rest of iotnotice runs without it."""
-    try:
-        import httpx
-    except ImportError:
-        raise ConfigError("the coordinator client needs httpx: pip install 'httpx>=0.27'") from None
+    """httpx (a dependency), imported on first use so that importing iotnotice.isp stays quick."""
+    import httpx
+
     return httpx
 
 
