@@ -1,4 +1,10 @@
-"""Per-source behaviour over a time window, computed in DuckDB SQL over the ``flows`` view.
+"""Per-source behaviour over a time window, merged from per-file partial aggregates.
+
+How: each flow file of the store gets partial aggregates once (detect.partials, DuckDB SQL
+over the file); a window's features merge the partials of its files (detect.merge, numpy over
+sorted 64-bit keys), so a detection run reads a fraction of the store's rows and scans again
+only the files of an hour the window cuts. The tests hold the result equal to a plain SQL
+reference over the flow rows (tests/detect/test_fast_path.py).
 
 One row per source address (IPv4 ``src_ip`` or IPv6 ``src_ip6``) with the counters the rules
 read. Packet classes are decided per flow-tuple row from its TCP flags / ICMP type:
@@ -20,160 +26,18 @@ ports are ordered by packets, then protocol (tcp before udp) and port number.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
+from iotnotice.detect.merge import merge_features
+from iotnotice.detect.partials import partials_for_window
 from iotnotice.settings import Settings
 
-__all__ = ["Features", "compute_features", "feature_sql", "features_from_table", "parse_ports"]
-
-# Layout of the query, chosen by measurement (benchmarks/detect.py; EXPLAIN ANALYZE):
-# - IPv4 and IPv6 sources are aggregated separately, so the IPv4 part (nearly all rows) groups by
-#   integer keys only (a GROUP BY source, destination with the nullable BLOB columns in the key
-#   took 1.3x as long, and the joins on them IS NOT DISTINCT FROM more).
-# - Per-source counters are summed from one GROUP BY (source, header signature) rather than from
-#   a GROUP BY (source, destination) with a dozen FILTER aggregates: the signature groups are
-#   few, so the counters, the TTL mode and the sample signature all come from one small table.
-#   The signature is packed into one BIGINT key (ttl, protocol, flags, SYN length, window).
-# - Distinct destinations (and those with Mirai / IoT SYNs) come from a GROUP BY (source,
-#   destination) with two max() flags; with COUNT(DISTINCT ...) DuckDB materialised the input
-#   for its distinct rewrite (3 of 19 CPU seconds at 20M rows).
-# - Port labels stay integers (protocol * 65536 + port) until the per-source top lists are made.
-# - The CTE ``f`` is deliberately not materialised: re-scanning Parquet (only the columns a pass
-#   needs) was faster than holding the window in memory, and keeps memory bounded.
-_FAMILY_SQL = """
-f AS NOT MATERIALIZED (
-    SELECT {src} AS src, {dst} AS dst, dst_port, protocol, ttl, tcp_flags, tcp_synlen,
-        tcp_synwinlen, src_port, time, packet_cnt, mirai_cnt, masscan_cnt, zmap_cnt,
-        spoofed_cnt, quirk_cnt, is_resp,
-        CASE WHEN is_resp THEN packet_cnt ELSE 0 END AS resp_p,
-        CASE WHEN protocol = 6 AND (tcp_flags & 18) = 2 AND tcp_synlen = 20
-            AND ttl BETWEEN 33 AND 64 AND {iot_test} THEN packet_cnt ELSE 0 END AS iot_p
-    FROM (
-        SELECT *,
-            (protocol = 6 AND ((tcp_flags & 18) = 18 OR (tcp_flags & 4) = 4))
-              OR (protocol = 1 AND src_port IN (0, 3, 4, 5, 11, 12))
-              OR (protocol = 58 AND src_port IN (1, 2, 3, 4, 129))
-              OR (protocol = 17 AND src_port = 53) AS is_resp
-        FROM flows WHERE time >= $since AND time < $until AND {where}
-    )
-),
-by_sig AS (
-    SELECT src,
-        (((ttl::BIGINT * 256 + protocol) * 256 + tcp_flags) * 256 + tcp_synlen) * 65536
-            + tcp_synwinlen AS sig,
-        sum(packet_cnt) AS n, count(*) AS r, min(time) AS t0, max(time) AS t1,
-        sum(mirai_cnt) AS mirai, sum(masscan_cnt) AS masscan, sum(zmap_cnt) AS zmap,
-        sum(spoofed_cnt) AS spoofed, sum(quirk_cnt) AS quirk, sum(resp_p) AS resp,
-        sum(iot_p) AS iot,
-        arg_max(src_port, packet_cnt::BIGINT * 65536 + (65535 - src_port)) AS src_port,
-        arg_max(dst_port, packet_cnt::BIGINT * 65536 + (65535 - dst_port)) AS dst_port
-    FROM f GROUP BY src, sig
-),
-sig AS (
-    SELECT *, protocol = 6 AND (tcp_flags & 18) = 2 AS is_syn FROM (
-        SELECT *,
-            (sig // 1099511627776 % 256)::UTINYINT AS ttl,
-            (sig // 4294967296 % 256)::UTINYINT AS protocol,
-            (sig // 16777216 % 256)::UTINYINT AS tcp_flags,
-            (sig // 65536 % 256)::UTINYINT AS tcp_synlen,
-            (sig % 65536)::USMALLINT AS tcp_synwinlen
-        FROM by_sig
-    )
-),
-per_src AS (
-    SELECT src,
-        sum(n)::BIGINT AS packets,
-        sum(r)::BIGINT AS flow_rows,
-        min(t0)::BIGINT AS first_seen,
-        max(t1)::BIGINT AS last_seen,
-        sum(mirai)::BIGINT AS mirai_cnt,
-        sum(masscan)::BIGINT AS masscan_cnt,
-        sum(zmap)::BIGINT AS zmap_cnt,
-        sum(spoofed)::BIGINT AS spoofed_cnt,
-        sum(quirk)::BIGINT AS quirk_cnt,
-        coalesce(sum(n) FILTER (WHERE is_syn), 0)::BIGINT AS syn_pkts,
-        coalesce(sum(n) FILTER (WHERE is_syn AND tcp_synlen = 20), 0)::BIGINT AS syn_noopt,
-        sum(resp)::BIGINT AS resp_pkts,
-        coalesce(sum(n) FILTER (WHERE protocol = 6 AND (tcp_flags & 18) = 18), 0)::BIGINT
-            AS synack_pkts,
-        coalesce(sum(n) FILTER (WHERE protocol = 6 AND (tcp_flags & 4) = 4
-            AND (tcp_flags & 18) <> 18), 0)::BIGINT AS rst_pkts,
-        coalesce(sum(resp) FILTER (WHERE protocol IN (1, 58)), 0)::BIGINT AS icmp_err_pkts,
-        coalesce(sum(resp) FILTER (WHERE protocol = 17), 0)::BIGINT AS dns_resp_pkts,
-        coalesce(sum(n) FILTER (WHERE protocol = 6), 0)::BIGINT AS tcp_pkts,
-        coalesce(sum(n) FILTER (WHERE protocol = 17), 0)::BIGINT AS udp_pkts,
-        coalesce(sum(n) FILTER (WHERE protocol IN (1, 58)), 0)::BIGINT AS icmp_pkts,
-        sum(iot)::BIGINT AS iot_syn,
-        arg_max({{'dst_port': dst_port, 'src_port': src_port, 'protocol': protocol,
-                 'ttl': ttl, 'tcp_flags': tcp_flags, 'tcp_synlen': tcp_synlen,
-                 'tcp_synwinlen': tcp_synwinlen}},
-                n::HUGEINT * 281474976710656 + (281474976710655 - sig)) AS sample
-    FROM sig GROUP BY src
-),
-ttl_mode AS (
-    SELECT src, arg_max(ttl, n::HUGEINT * 256 + (255 - ttl))::INTEGER AS ttl_mode FROM (
-        SELECT src, ttl, sum(n) AS n FROM sig GROUP BY src, ttl
-    ) GROUP BY src
-),
-dsts AS (
-    SELECT src, count(*)::BIGINT AS destinations,
-        count(*) FILTER (WHERE m > 0)::BIGINT AS mirai_dsts,
-        count(*) FILTER (WHERE i > 0)::BIGINT AS iot_dsts
-    FROM (SELECT src, dst, max(mirai_cnt) AS m, max(iot_p) AS i FROM f GROUP BY src, dst)
-    GROUP BY src
-),
-ports AS (
-    SELECT src, count(*)::BIGINT AS dst_ports,
-        max_by(label, n::HUGEINT * 2097152 + (2097151 - label), 5) AS top_ports,
-        max_by(label, m::HUGEINT * 2097152 + (2097151 - label), 3) FILTER (WHERE m > 0)
-            AS mirai_ports
-    FROM (
-        SELECT src, protocol::INTEGER * 65536 + dst_port AS label,
-            sum(packet_cnt) AS n, sum(mirai_cnt) AS m
-        FROM f WHERE protocol IN (6, 17) AND NOT is_resp
-        GROUP BY src, label
-    ) GROUP BY src
-),
-resp_window AS (
-    SELECT src, max(n)::BIGINT AS resp_window_max FROM (
-        SELECT src, time, sum(packet_cnt) AS n FROM f WHERE is_resp GROUP BY src, time
-    ) GROUP BY src
-)
-SELECT {src_ip} AS src_ip, {src_ip6} AS src_ip6, p.* EXCLUDE (src),
-    d.destinations, d.mirai_dsts, d.iot_dsts, t.ttl_mode,
-    coalesce(o.dst_ports, 0)::BIGINT AS dst_ports,
-    coalesce(array_to_string(list_transform(o.top_ports, lambda x: {label}), ','), '') AS top_ports,
-    coalesce(array_to_string(list_transform(o.mirai_ports, lambda x: {label}), ','), '')
-        AS mirai_ports,
-    coalesce(w.resp_window_max, 0)::BIGINT AS resp_window_max
-FROM per_src p
-JOIN ttl_mode t ON t.src = p.src
-JOIN dsts d ON d.src = p.src
-LEFT JOIN ports o ON o.src = p.src
-LEFT JOIN resp_window w ON w.src = p.src
-"""
-_LABEL = "(x % 65536)::VARCHAR || CASE x // 65536 WHEN 6 THEN '/tcp' ELSE '/udp' END"
-
-
-def feature_sql(family: int, iot_ports: list[int]) -> str:
-    """The feature query for IPv4 (``family`` 4) or IPv6 (6) sources, ordered by source."""
-    if family == 4:
-        keys = {"src": "src_ip", "dst": "dst_ip", "where": "src_ip6 IS NULL"}
-        out = {"src_ip": "p.src", "src_ip6": "NULL::BLOB"}
-    else:
-        keys = {"src": "src_ip6", "dst": "dst_ip6", "where": "src_ip6 IS NOT NULL"}
-        out = {"src_ip": "0::UINTEGER", "src_ip6": "p.src"}
-    # Ports are parsed integers, so inlining them is safe; an inline IN list beats
-    # list_contains() over a parameter per row.
-    iot_test = (
-        f"dst_port IN ({', '.join(str(int(p)) for p in iot_ports)})" if iot_ports else "false"
-    )
-    body = _FAMILY_SQL.format(**keys, **out, iot_test=iot_test, label=_LABEL)
-    return f"WITH {body} ORDER BY p.src"
+__all__ = ["Features", "compute_features", "features_from_table", "parse_ports"]
 
 
 @dataclass(frozen=True)
@@ -203,30 +67,112 @@ def compute_features(
     since: int | None = None,
     until: int | None = None,
 ) -> Features:
-    """Run the feature query for sources seen in [since, until) (epoch seconds)."""
-    window: dict[str, Any] = {
-        "since": -(2**62) if since is None else int(since),
-        "until": 2**62 if until is None else int(until),
+    """Per-source features of the flow rows in [since, until) (epoch seconds): the partial
+    aggregates of the window's flow files (built where the cache lacks them, see
+    detect.partials) merged per source (detect.merge)."""
+    parts = partials_for_window(con, settings, parse_ports(settings.iot_ports), since, until)
+    try:
+        tables = {
+            kind: ds.dataset([str(p) for p in files], format="parquet").to_table()
+            for kind, files in parts.files.items()
+        }
+    finally:
+        parts.close()
+    families = [_family(tables, v6=True), _family(tables, v6=False)]
+    cols = {
+        name: np.concatenate([f[name] for f in families if f]) if any(families) else np.zeros(0)
+        for name in _COLUMNS
     }
-    ports = parse_ports(settings.iot_ports)
-    # One cheap probe (it stops at the first IPv6 row) spares the IPv6 query's four passes over
-    # a store without IPv6 traffic. IPv6 sources come first: they carry src_ip 0.
-    probe = "SELECT 1 FROM flows WHERE src_ip6 IS NOT NULL AND time >= $since AND time < $until"
-    has_v6 = bool(con.execute(probe + " LIMIT 1", window).fetchall())
-    table = pa.concat_tables(
-        [
-            con.sql(feature_sql(fam, ports), params=window).to_arrow_table()
-            for fam in ((6, 4) if has_v6 else (4,))
-        ]
-    )
+    if not any(families):
+        cols = {name: _EMPTY.get(name, np.zeros(0, dtype=np.int64)) for name in _COLUMNS}
     if monitored_addresses <= 0:
         # No sensor inventory: the distinct destinations seen are a lower bound of the darknet.
-        row = con.execute(
-            "SELECT count(DISTINCT dst_ip) FROM flows WHERE time >= $since AND time < $until",
-            window,
-        ).fetchone()
-        monitored_addresses = int(row[0]) if row else 0
-    return features_from_table(table, int(settings.flow_interval), monitored_addresses)
+        monitored_addresses = len(pc.unique(tables["dsts"].column("dst_ip")))
+    _derive(cols, int(settings.flow_interval), monitored_addresses)
+    return Features(cols, monitored_addresses, int(settings.flow_interval))
+
+
+# Feature columns in the order the evidence lists them.
+_COLUMNS = (
+    "src_ip", "src_ip6", "packets", "flow_rows", "first_seen", "last_seen", "mirai_cnt",
+    "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt", "syn_pkts", "syn_noopt",
+    "resp_pkts", "synack_pkts", "rst_pkts", "icmp_err_pkts", "dns_resp_pkts", "tcp_pkts",
+    "udp_pkts", "icmp_pkts", "iot_syn", "sample", "destinations", "mirai_dsts", "iot_dsts",
+    "ttl_mode", "dst_ports", "top_ports", "mirai_ports", "resp_window_max",
+)  # fmt: skip
+_EMPTY = {
+    "src_ip": np.zeros(0, dtype=np.uint32),
+    "src_ip6": np.zeros(0, dtype=object),
+    "sample": np.zeros(0, dtype=object),
+    "top_ports": np.zeros(0, dtype=object),
+    "mirai_ports": np.zeros(0, dtype=object),
+    "ttl_mode": np.zeros(0, dtype=np.int32),
+}
+
+
+def _ids(values: list[bytes], universe: list[bytes]) -> np.ndarray:
+    index = {v: i for i, v in enumerate(universe)}
+    return np.array([index[v] for v in values], dtype=np.uint64)
+
+
+def _family(tables: dict[str, pa.Table], v6: bool) -> dict[str, np.ndarray] | None:
+    """Feature columns of the IPv6 or the IPv4 sources, sorted by address (None: no source)."""
+    picked = {}
+    for kind, table in tables.items():
+        nulls = table.column("src_ip6").null_count
+        if nulls in (0, table.num_rows):  # one family only (IPv4: the usual case): no copy
+            picked[kind] = table if (nulls == 0) == v6 else table.slice(0, 0)
+        else:
+            valid = pc.is_valid(table.column("src_ip6"))
+            picked[kind] = table.filter(valid if v6 else pc.invert(valid))
+    if picked["sig"].num_rows == 0:
+        return None
+    arrays = {
+        kind: {
+            name: table.column(name).to_numpy()
+            for name in table.column_names
+            if name not in ("src_ip", "src_ip6", "dst_ip", "dst_ip6")
+        }
+        for kind, table in picked.items()
+    }
+    if v6:
+        # IPv6 sources as ranks among the window's IPv6 sources: ids sort as addresses do.
+        universe = sorted(set(picked["sig"].column("src_ip6").to_pylist()))
+        for kind, table in picked.items():
+            arrays[kind]["src"] = _ids(table.column("src_ip6").to_pylist(), universe)
+        dst6 = picked["dsts"].column("dst_ip6").to_pylist()
+        arrays["dsts"]["dst"] = _ids(dst6, sorted(set(dst6), key=lambda b: b or b""))
+    else:
+        for kind, table in picked.items():
+            arrays[kind]["src"] = table.column("src_ip").to_numpy().astype(np.uint64)
+        arrays["dsts"]["dst"] = picked["dsts"].column("dst_ip").to_numpy().astype(np.uint64)
+    out = merge_features(arrays["sig"], arrays["ports"], arrays["resp"], arrays["dsts"])
+    src = out.pop("src")
+    if v6:
+        out["src_ip"] = np.zeros(len(src), dtype=np.uint32)
+        out["src_ip6"] = np.array([universe[int(i)] for i in src], dtype=object)
+    else:
+        out["src_ip"] = src.astype(np.uint32)
+        out["src_ip6"] = np.full(len(src), None, dtype=object)
+    sig = out.pop("sample_sig")
+    fields = (
+        out.pop("sample_dst_port"),
+        out.pop("sample_src_port"),
+        (sig >> 32) & 255,
+        (sig >> 40) & 255,
+        (sig >> 24) & 255,
+        (sig >> 16) & 255,
+        sig & 65535,
+    )
+    names = ("dst_port", "src_port", "protocol", "ttl", "tcp_flags", "tcp_synlen")
+    out["sample"] = np.array(
+        [
+            dict(zip((*names, "tcp_synwinlen"), row, strict=True))
+            for row in zip(*(f.tolist() for f in fields), strict=True)
+        ],
+        dtype=object,
+    )
+    return out
 
 
 def features_from_table(table: pa.Table, interval: int, monitored_addresses: int) -> Features:

@@ -1,0 +1,133 @@
+"""Detection partials: built once per flow file, reused, rebuilt when the file or settings
+change, never cached for an hour the window cuts — and features always equal a fresh merge."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from flowstore import DARKNET, T0, flow, syns, write_store
+
+from iotnotice.detect.features import Features, compute_features, parse_ports
+from iotnotice.detect.flows import open_flows
+from iotnotice.detect.partials import partials_for_window
+from iotnotice.schemas import FLOW_TUPLE, arrow_schema
+from iotnotice.settings import Settings, load_settings
+
+
+def _settings(tmp_path: Path, **env: str) -> Settings:
+    return load_settings(environ=env, data_dir=str(tmp_path / "data"))
+
+
+def _features(settings: Settings, since: int | None = None, until: int | None = None) -> Features:
+    con = open_flows(settings)
+    try:
+        return compute_features(con, settings, 256, since, until)
+    finally:
+        con.close()
+
+
+def _build(settings: Settings, since: int | None = None, until: int | None = None) -> int:
+    """How many partial sets one window's call had to compute for whole hours."""
+    con = open_flows(settings)
+    try:
+        parts = partials_for_window(con, settings, parse_ports(settings.iot_ports), since, until)
+        parts.close()
+        return parts.computed
+    finally:
+        con.close()
+
+
+def _cached(settings: Settings) -> list[Path]:
+    return sorted((settings.data_path / "detect-partials").rglob("*.parquet"))
+
+
+def _rows() -> list[dict[str, object]]:
+    # Three hours: a Mirai bot throughout, a scanner in hour 1, backscatter in hour 2.
+    rows = syns("198.51.100.7", 90, ports=(23, 2323), mirai_cnt=1, tcp_synlen=20, step=120)
+    rows += syns("192.0.2.9", 40, ports=(80, 443, 8080), start=T0 + 3600, step=60)
+    rows += [
+        flow(src_ip="192.0.2.77", dst_ip=DARKNET + 3, tcp_flags=18, src_port=443, time=T0 + 7200)
+        for _ in range(3)
+    ]
+    return rows
+
+
+def test_partials_are_built_once_and_reused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _rows())
+    assert _build(settings) == 3  # one per hour file
+    first = _cached(settings)
+    assert len(first) == 3 * 4
+    assert _build(settings) == 0
+    assert _cached(settings) == first
+    feats = _features(settings)
+    assert list(feats["packets"]) == [40, 3, 90]  # ordered by address
+    assert list(feats["mirai_cnt"]) == [0, 0, 90]
+    assert feats["top_ports"][0] == "80/tcp,443/tcp,8080/tcp"
+
+
+def test_a_changed_flow_file_gets_new_partials(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _rows())
+    before = _features(settings)
+    path = next(settings.flows_path.glob("sensor=*/date=*/hour=01/*.parquet"))
+    # Re-ingest of the same file name with other content (as a re-run after a crash does).
+    extra = [flow(src_ip="192.0.2.9", dst_ip=DARKNET + i, time=T0 + 3600) for i in range(5)]
+    table = pq.read_table(path).cast(arrow_schema(FLOW_TUPLE))
+    table = pa.concat_tables([table, pa.Table.from_pylist(extra, schema=table.schema)])
+    pq.write_table(table, path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    assert _build(settings) == 1
+    after = _features(settings)
+    i = int(np.flatnonzero(after["src_ip"] == before["src_ip"][0])[0])
+    assert after["packets"][i] == before["packets"][0] + 5
+    assert len(_cached(settings)) == 3 * 4  # the stale partials are gone
+
+
+def test_a_removed_flow_file_leaves_the_features(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _rows())
+    assert len(_features(settings)) == 3
+    next(settings.flows_path.glob("sensor=*/date=*/hour=02/*.parquet")).unlink()
+    feats = _features(settings)
+    assert len(feats) == 2 and 3 not in list(feats["packets"])
+    assert len(_cached(settings)) == 2 * 4
+
+
+def test_a_window_that_cuts_an_hour_counts_only_its_rows(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    rows = _rows()
+    write_store(settings.flows_path, rows)
+    since, until = T0 + 1800, T0 + 3600 + 1200
+    feats = _features(settings, since, until)
+    bot = int(np.flatnonzero(feats["mirai_cnt"] > 0)[0])
+    expected = sum(1 for r in rows if r["mirai_cnt"] and since <= r["time"] < until)  # type: ignore[operator]
+    assert feats["packets"][bot] == expected
+    scanner = int(np.flatnonzero(feats["dst_ports"] == 3)[0])
+    assert feats["packets"][scanner] == 20 and feats["first_seen"][scanner] == T0 + 3600
+    assert len(feats) == 2  # the backscatter of hour 2 is outside
+    # Hours the window cuts are computed for the call only: nothing of them is cached.
+    assert _cached(settings) == []
+    assert not list((settings.data_path / "tmp").glob("detect-*"))
+
+
+def test_changing_the_iot_ports_rebuilds_the_partials(tmp_path: Path) -> None:
+    rows = syns("198.51.100.8", 30, ports=(9999,), tcp_synlen=20, ttl=60)
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, rows)
+    assert list(_features(settings)["iot_syn"]) == [0]
+    wider = _settings(tmp_path, IOTNOTICE_IOT_PORTS="23,9999")
+    assert list(_features(wider)["iot_syn"]) == [30]
+    # Only the current settings' cache is kept.
+    assert len({p.relative_to(wider.data_path).parts[1] for p in _cached(wider)}) == 1
+
+
+def test_an_empty_store_and_an_empty_window_give_no_sources(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert len(_features(settings)) == 0
+    write_store(settings.flows_path, _rows())
+    assert len(_features(settings, T0 + 86400, T0 + 2 * 86400)) == 0
