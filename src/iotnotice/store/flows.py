@@ -10,6 +10,8 @@ row. Rows come out in storage order, so the writer only slices them into hour fi
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyarrow as pa
 from numba import njit
@@ -38,8 +40,8 @@ _KEY_COLUMNS = (
 
 
 @njit(cache=True, inline="always")
-def _pack(time: np.ndarray, ver: np.ndarray, c: tuple, i: int) -> tuple:
-    """Packet ``i``'s flow key as four 64-bit words."""
+def _pack(ts: np.ndarray, interval: int, ver: np.ndarray, c: tuple, i: int) -> tuple:
+    """Packet ``i``'s flow key as four 64-bit words (the first: its interval's start)."""
     src, dst, sp, dp, pr, ttl, fl, ln, sl, sw = c
     k1 = (np.uint64(src[i]) << np.uint64(32)) | np.uint64(dst[i])
     k2 = (
@@ -51,7 +53,8 @@ def _pack(time: np.ndarray, ver: np.ndarray, c: tuple, i: int) -> tuple:
         | np.uint64(sl[i])
     )
     k3 = (np.uint64(ln[i]) << np.uint64(32)) | (np.uint64(sw[i]) << np.uint64(16)) | ver[i]
-    return np.uint64(time[i]), k1, k2, k3
+    time = (ts[i] // (interval * 1_000_000_000)) * interval
+    return np.uint64(time), k1, k2, k3
 
 
 @njit(cache=True, inline="always")
@@ -64,18 +67,21 @@ def _same6(i: int, j: int, s6: np.ndarray, d6: np.ndarray) -> bool:
 
 @njit(cache=True, nogil=True)
 def _packed(
-    keep: np.ndarray, time: np.ndarray, ver: np.ndarray, c: tuple, fp: np.ndarray
+    keep: np.ndarray,
+    ts: np.ndarray,
+    interval: int,
+    ver: np.ndarray,
+    c: tuple,
+    fp: np.ndarray,
+    rows: np.ndarray,
+    index: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Kept packets as rows [time, src|dst, ports..., len|win|fingerprints|version], indexes."""
-    m = 0
-    for i in range(len(keep)):
-        m += keep[i]
-    rows = np.empty((m, 4), dtype=np.uint64)
-    index = np.empty(m, dtype=np.int64)
+    """Kept packets as rows [time, src|dst, ports..., len|win|fingerprints|version], indexes
+    (written into ``rows`` and ``index``, which have a row per packet; the kept ones returned)."""
     j = 0
     for i in range(len(keep)):
         if keep[i]:
-            k0, k1, k2, k3 = _pack(time, ver, c, i)
+            k0, k1, k2, k3 = _pack(ts, interval, ver, c, i)
             rows[j, 0] = k0
             rows[j, 1] = k1
             rows[j, 2] = k2
@@ -83,7 +89,7 @@ def _packed(
             rows[j, 3] = k3 | (np.uint64(fp[i]) << np.uint64(8))
             index[j] = i
             j += 1
-    return rows, index
+    return rows[:j], index[:j]
 
 
 @njit(cache=True, nogil=True)
@@ -123,28 +129,120 @@ def _radix_pass(
     return True
 
 
+@njit(cache=True, inline="always")
+def _bit_length(x: int) -> int:
+    b = 0
+    while x > 0:
+        x >>= 1
+        b += 1
+    return b
+
+
 @njit(cache=True, nogil=True)
-def _storage_order(rows: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _word_order(
+    rows: np.ndarray,
+    index: np.ndarray,
+    work: tuple,
+    lo: int,
+    hbits: int,
+    sbits: int,
+    dbits: int,
+    ibits: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Storage order when (hour, source, destination) and the row number fit one 64-bit word.
+
+    Only the key bits that vary are kept (above them every row agrees, so they cannot
+    order anything): the hour past the chunk's first, the low ``sbits`` of the source and
+    ``dbits`` of the destination, with the row number below them. The words are unique, so
+    an LSD radix sort of their key bits is the stable sort; it moves 8 bytes per row and
+    pass instead of a 32-byte row and its index, and its digits are at most 14 bits (16K
+    buckets: the scatter stays in cache). The rows are gathered once, at the end.
+    """
+    n = len(index)
+    out_rows, out_index, words, other, _digit = work
+    kbits = hbits + sbits + dbits
+    smask = (np.uint64(1) << np.uint64(sbits)) - np.uint64(1)
+    dmask = (np.uint64(1) << np.uint64(dbits)) - np.uint64(1)
+    for k in range(n):
+        a = rows[k, 1]
+        key = np.uint64(np.int64(rows[k, 0]) // 3600 - lo)
+        key = (key << np.uint64(sbits)) | ((a >> np.uint64(32)) & smask)
+        key = (key << np.uint64(dbits)) | (a & dmask)
+        words[k] = (key << np.uint64(ibits)) | np.uint64(k)
+    passes = (kbits + 13) // 14
+    if passes > 0:
+        width = (kbits + passes - 1) // passes
+        size = 1 << width
+        dmask_ = np.uint64(size - 1)
+        counts = np.zeros((passes, size + 1), dtype=np.int64)
+        for k in range(n):
+            w = words[k] >> np.uint64(ibits)
+            for p in range(passes):
+                counts[p, np.int64((w >> np.uint64(p * width)) & dmask_) + 1] += 1
+        for p in range(passes):
+            c = counts[p]
+            if c.max() == n:  # one value: this digit cannot reorder anything
+                continue
+            for d in range(size):
+                c[d + 1] += c[d]
+            shift = np.uint64(ibits + p * width)
+            for k in range(n):
+                w = words[k]
+                d = np.int64((w >> shift) & dmask_)
+                j = c[d]
+                c[d] = j + 1
+                other[j] = w
+            words, other = other, words
+    imask = (np.uint64(1) << np.uint64(ibits)) - np.uint64(1)
+    for j in range(n):
+        k = np.int64(words[j] & imask)
+        out_rows[j, 0] = rows[k, 0]
+        out_rows[j, 1] = rows[k, 1]
+        out_rows[j, 2] = rows[k, 2]
+        out_rows[j, 3] = rows[k, 3]
+        out_index[j] = index[k]
+    return out_rows, out_index
+
+
+@njit(cache=True, nogil=True)
+def _storage_order(
+    rows: np.ndarray, index: np.ndarray, work: tuple
+) -> tuple[np.ndarray, np.ndarray]:
     """Packed rows sorted by hour, then source, then destination (stable: ties keep capture order).
 
     The order compresses and prunes well, and the writer cuts hour partitions as slices of it.
-    A stable LSD radix sort on 16-bit digits, skipping digits that are equal on every row (the
-    upper half of a darknet's destinations, the hour of most chunks): a few linear passes.
-    The arguments serve as one of the two buffers and are overwritten.
+    Usually (a darknet's destinations, a chunk of an hour or two) the varying key bits and the
+    row number fit a 64-bit word: ``_word_order``. Otherwise a stable LSD radix sort of the
+    rows on 16-bit digits, skipping digits that are equal on every row. ``work`` holds the
+    other buffers (rows, index, two word arrays, digits; at least ``len(index)`` long); the
+    arguments may serve as one of the buffers and be overwritten.
     """
     n = len(index)
     if n == 0:
         return rows, index
     lo = np.int64(rows[0, 0]) // 3600
     hi = lo
+    s_and = rows[0, 1] >> np.uint64(32)
+    s_or = s_and
+    d_and = rows[0, 1] & np.uint64(0xFFFFFFFF)
+    d_or = d_and
     for k in range(n):
         h = np.int64(rows[k, 0]) // 3600
         lo = min(lo, h)
         hi = max(hi, h)
-    digit = np.empty(n, dtype=np.int64)
+        a = rows[k, 1]
+        s_and &= a >> np.uint64(32)
+        s_or |= a >> np.uint64(32)
+        d_and &= a & np.uint64(0xFFFFFFFF)
+        d_or |= a & np.uint64(0xFFFFFFFF)
+    hbits = _bit_length(hi - lo)
+    sbits = _bit_length(np.int64(s_or ^ s_and))
+    dbits = _bit_length(np.int64(d_or ^ d_and))
+    ibits = _bit_length(n - 1)
+    if hbits + sbits + dbits + ibits <= 64:
+        return _word_order(rows, index, work, lo, hbits, sbits, dbits, ibits)
     # Two buffers, swapped after each pass that moved rows.
-    other_rows = np.empty_like(rows)
-    other_index = np.empty_like(index)
+    other_rows, other_index, _words, _other, digit = work
     for shift in (0, 16, 32, 48, -1):
         if shift < 0 and hi - lo >= 65536:
             break
@@ -176,7 +274,9 @@ def _same_key(
 
 
 @njit(cache=True, nogil=True)
-def _group(rows: np.ndarray, index: np.ndarray, s6: np.ndarray, d6: np.ndarray) -> tuple:
+def _group(
+    rows: np.ndarray, index: np.ndarray, s6: np.ndarray, d6: np.ndarray, first: np.ndarray
+) -> tuple:
     """Flow rows of packed packets in storage order: (first row of each group, counters).
 
     Packets of one flow share hour, source and destination, so after the sort they sit in one
@@ -184,7 +284,6 @@ def _group(rows: np.ndarray, index: np.ndarray, s6: np.ndarray, d6: np.ndarray) 
     long), which keeps every lookup in cache. Counters are [packets, 5 fingerprint bits].
     """
     n = len(index)
-    first = np.empty(n, dtype=np.int64)
     counts = np.zeros((6, n), dtype=np.uint32)
     g = 0
     k = 0
@@ -283,9 +382,23 @@ def _unpack(rows: np.ndarray, first: np.ndarray) -> tuple:
     return o_time, keys, v6
 
 
+_NULL_IP6: list[pa.Array] = [pa.nulls(0, pa.binary(16))]
+
+
+def _null_ip6(n: int) -> pa.Array:
+    """``n`` null 16-byte addresses: a slice of one shared all-null array.
+
+    Arrow materialises a null fixed-size column as zeroed data (16 bytes a row) and validity;
+    building two per chunk cost ~20 ms of memset and page faults per million rows.
+    """
+    if len(_NULL_IP6[0]) < n:
+        _NULL_IP6[0] = pa.nulls(max(n, 2 * len(_NULL_IP6[0])), pa.binary(16))
+    return _NULL_IP6[0].slice(0, n)
+
+
 def _ip6_column(raw: np.ndarray, rows: np.ndarray, is6: np.ndarray) -> pa.Array:
     if not is6.any():
-        return pa.nulls(len(rows), pa.binary(16))
+        return _null_ip6(len(rows))
     data = np.zeros((len(rows), 16), dtype=np.uint8)
     data[is6] = raw[rows[is6]]
     valid = pa.py_buffer(np.packbits(is6, bitorder="little"))
@@ -294,16 +407,49 @@ def _ip6_column(raw: np.ndarray, rows: np.ndarray, is6: np.ndarray) -> pa.Array:
     )
 
 
+class _Workspace(threading.local):
+    """Each thread's scratch arrays for ``aggregate``, kept from one chunk to the next.
+
+    Allocating them per chunk (~110 MB per million packets) cost more in page faults (the
+    kernel mapping and zeroing fresh pages) than the sort itself. Nothing returned from
+    ``aggregate`` points into them.
+    """
+
+    def __init__(self) -> None:
+        self.size = -1
+        self.arrays: tuple[np.ndarray, ...] = ()
+
+    def get(self, n: int) -> tuple[np.ndarray, ...]:
+        """(rows, index, other rows, other index, words, other words, digits, first), n long."""
+        if n > self.size:
+            self.size = n
+            rows = (np.empty((n, 4), np.uint64), np.empty(n, np.int64))
+            other = (np.empty((n, 4), np.uint64), np.empty(n, np.int64))
+            words = (np.empty(n, np.uint64), np.empty(n, np.uint64))
+            self.arrays = (*rows, *other, *words, np.empty(n, np.int64), np.empty(n, np.int64))
+        return tuple(a[:n] for a in self.arrays)
+
+
+_WORKSPACE = _Workspace()
+
+
 def aggregate(chunk: PacketChunk, keep: np.ndarray, interval: int) -> pa.Table:
     """Flow tuples of the kept packets of ``chunk`` per ``interval`` seconds (FLOW_TUPLE schema)."""
     ver = chunk.ip_version
-    time = (chunk.ts // (interval * 1_000_000_000)) * interval
     keys = tuple(chunk.columns[c] for c in _KEY_COLUMNS)
+    rows_buf, index_buf, *work, first_buf = _WORKSPACE.get(len(chunk))
     packed, index = _packed(
-        np.ascontiguousarray(keep & (ver != 0)), time, ver, keys, chunk.fingerprints
+        np.ascontiguousarray(keep & (ver != 0)),
+        chunk.ts,
+        interval,
+        ver,
+        keys,
+        chunk.fingerprints,
+        rows_buf,
+        index_buf,
     )
-    packed, index = _storage_order(packed, index)
-    first, counts = _group(packed, index, chunk.src_ip6, chunk.dst_ip6)
+    packed, index = _storage_order(packed, index, tuple(a[: len(index)] for a in work))
+    first, counts = _group(packed, index, chunk.src_ip6, chunk.dst_ip6, first_buf)
     row_time, row_keys, is6 = _unpack(packed, first)
     # Packet index of each row: only IPv6 rows need it, for their addresses.
     rows = index[first] if is6.any() else first
