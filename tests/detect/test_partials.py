@@ -32,13 +32,7 @@ def _features(settings: Settings, since: int | None = None, until: int | None = 
 
 def _build(settings: Settings, since: int | None = None, until: int | None = None) -> int:
     """How many partial sets one window's call had to compute for whole hours."""
-    con = open_flows(settings)
-    try:
-        parts = partials_for_window(con, settings, parse_ports(settings.iot_ports), since, until)
-        parts.close()
-        return parts.computed
-    finally:
-        con.close()
+    return partials_for_window(settings, parse_ports(settings.iot_ports), since, until).computed
 
 
 def _cached(settings: Settings) -> list[Path]:

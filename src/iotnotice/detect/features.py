@@ -31,10 +31,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from iotnotice.detect.merge import merge_features
-from iotnotice.detect.partials import partials_for_window
+from iotnotice.detect.partials import KINDS, partials_for_window
 from iotnotice.settings import Settings
 
 __all__ = ["Features", "compute_features", "features_from_table", "parse_ports"]
@@ -70,14 +69,8 @@ def compute_features(
     """Per-source features of the flow rows in [since, until) (epoch seconds): the partial
     aggregates of the window's flow files (built where the cache lacks them, see
     detect.partials) merged per source (detect.merge)."""
-    parts = partials_for_window(con, settings, parse_ports(settings.iot_ports), since, until)
-    try:
-        tables = {
-            kind: ds.dataset([str(p) for p in files], format="parquet").to_table()
-            for kind, files in parts.files.items()
-        }
-    finally:
-        parts.close()
+    parts = partials_for_window(settings, parse_ports(settings.iot_ports), since, until)
+    tables = {kind: parts.read(kind) for kind in KINDS}
     families = [_family(tables, v6=True), _family(tables, v6=False)]
     cols = {
         name: np.concatenate([f[name] for f in families if f]) if any(families) else np.zeros(0)
@@ -146,7 +139,7 @@ def _family(tables: dict[str, pa.Table], v6: bool) -> dict[str, np.ndarray] | No
         for kind, table in picked.items():
             arrays[kind]["src"] = table.column("src_ip").to_numpy().astype(np.uint64)
         arrays["dsts"]["dst"] = picked["dsts"].column("dst_ip").to_numpy().astype(np.uint64)
-    out = merge_features(arrays["sig"], arrays["ports"], arrays["resp"], arrays["dsts"])
+    out = merge_features(arrays)
     src = out.pop("src")
     if v6:
         out["src_ip"] = np.zeros(len(src), dtype=np.uint32)

@@ -137,29 +137,247 @@ def _align(sources: np.ndarray, keys: np.ndarray, values: np.ndarray, fill: int)
     return out
 
 
-def merge_features(
-    sig: dict[str, np.ndarray],
-    ports: dict[str, np.ndarray],
-    resp: dict[str, np.ndarray],
-    dsts: dict[str, np.ndarray],
-) -> dict[str, np.ndarray]:
-    """Per-source feature columns (sorted by source id) from the partial rows of one family.
+# Per kind: the key columns (the group) and how every other column merges.
+_ADD, _MIN, _MAX, _OR = np.add, np.minimum, np.maximum, np.bitwise_or
+SPEC: dict[str, tuple[tuple[str, str], dict[str, Any]]] = {
+    "sig": (
+        ("src", "sig"),
+        {
+            "n": _ADD, "r": _ADD, "t0": _MIN, "t1": _MAX, "mirai": _ADD, "masscan": _ADD,
+            "zmap": _ADD, "spoofed": _ADD, "quirk": _ADD, "resp": _ADD, "iot": _ADD,
+            "sp_key": _MAX, "dp_key": _MAX,
+        },
+    ),
+    "ports": (("src", "label"), {"n": _ADD, "m": _ADD}),
+    "resp": (("src", "time"), {"n": _ADD}),
+    "dsts": (("src", "dst"), {"fl": _OR}),
+}  # fmt: skip
 
-    ``src`` (and ``dst`` in ``dsts``) are uint64 ids; the other columns as detect.partials
-    writes them.
+
+@njit(cache=True, nogil=True)
+def _slot(table: np.ndarray, used: np.ndarray, v: np.int64) -> np.int64:
+    """The slot of ``v`` in an open-addressing table (its own, or the free one to take)."""
+    mask = len(table) - 1
+    slot = ((v * np.int64(-7046029254386353131)) >> 40) & mask
+    while used[slot] and table[slot] != v:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@njit(cache=True, nogil=True)
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among the distinct ``values`` (uint64 ids that sort as the values).
+
+    Header signatures repeat a lot (a source keeps its OS or tool), so hashing every row and
+    sorting only the distinct values costs a fraction of sorting every row (np.unique).
     """
-    # 1. merge (source, signature) groups
-    # Signatures span 48 bits: their ranks (< 2**32 rows) pack with the source into 64.
-    _, sig_rank = np.unique(sig["sig"], return_inverse=True)
-    order, starts = _runs(_pack(sig["src"], sig_rank, 32))
-    g_src = sig["src"][order][starts] if len(starts) else sig["src"][:0]
-    g_sig = sig["sig"][order][starts] if len(starts) else sig["sig"][:0]
-    g = {c: _sum(sig[c], order, starts) for c in ("n", "r", "mirai", "masscan", "zmap")}
-    g.update({c: _sum(sig[c], order, starts) for c in ("spoofed", "quirk", "resp", "iot")})
-    t0 = _reduce(np.minimum, sig["t0"], order, starts)
-    t1 = _reduce(np.maximum, sig["t1"], order, starts)
-    sp_key = _reduce(np.maximum, sig["sp_key"], order, starts)
-    dp_key = _reduce(np.maximum, sig["dp_key"], order, starts)
+    size = 1024
+    table = np.empty(size, dtype=np.int64)
+    used = np.zeros(size, dtype=np.bool_)
+    count = 0
+    for v in values:
+        slot = _slot(table, used, v)
+        if used[slot]:
+            continue
+        used[slot] = True
+        table[slot] = v
+        count += 1
+        if count * 2 > size:  # grow: the same values in a table twice as large
+            old = table[used]
+            size *= 2
+            table = np.empty(size, dtype=np.int64)
+            used = np.zeros(size, dtype=np.bool_)
+            for w in old:
+                s = _slot(table, used, w)
+                used[s] = True
+                table[s] = w
+    distinct = np.sort(table[used])
+    rank = np.empty(size, dtype=np.uint64)
+    for r in range(len(distinct)):
+        rank[_slot(table, used, distinct[r])] = r
+    out = np.empty(len(values), dtype=np.uint64)
+    for i in range(len(values)):
+        out[i] = rank[_slot(table, used, values[i])]
+    return out
+
+
+def _key(kind: str, cols: dict[str, np.ndarray]) -> np.ndarray:
+    """The kind's group key as one uint64 that sorts as (source, second key column)."""
+    src = cols["src"]
+    if kind == "sig":
+        # Signatures span 48 bits: their ranks (< 2**32 rows) pack with the source into 64.
+        return _pack(src, _ranks(cols["sig"].astype(_I64, copy=False)), 32)
+    if kind == "ports":
+        return _pack(src, cols["label"], 21)  # protocol (6 or 17) * 65536 + port < 2**21
+    return _pack(src, cols["time" if kind == "resp" else "dst"], 32)
+
+
+@njit(cache=True, nogil=True)
+def _run_groups(key: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group ids of rows with equal ``key`` within each run of equal ``key >> shift`` (the
+    source), and each group's first row. Flow rows are stored sorted by source, so this finds
+    nearly every group in one pass over short, cache-resident runs."""
+    n = len(key)
+    gid = np.empty(n, dtype=np.int64)
+    first = np.empty(n, dtype=np.int64)
+    sh = np.uint64(shift)
+    g = 0
+    i = 0
+    while i < n:
+        e = i + 1
+        while e < n and (key[e] >> sh) == (key[i] >> sh):
+            e += 1
+        start = g
+        if e - i <= 16:
+            for r in range(i, e):
+                j = start
+                while j < g and key[first[j]] != key[r]:
+                    j += 1
+                if j == g:
+                    first[g] = r
+                    g += 1
+                gid[r] = j
+        else:
+            size = 64
+            while size < 2 * (e - i):
+                size *= 2
+            table = np.full(size, -1, dtype=np.int64)
+            for r in range(i, e):
+                h = key[r] * np.uint64(0x9E3779B97F4A7C15)
+                slot = np.int64(h >> np.uint64(40)) & (size - 1)
+                while table[slot] >= 0 and key[first[table[slot]]] != key[r]:
+                    slot = (slot + 1) & (size - 1)
+                if table[slot] < 0:
+                    table[slot] = g
+                    first[g] = r
+                    g += 1
+                gid[r] = table[slot]
+        i = e
+    return gid, first[:g]
+
+
+@njit(cache=True, nogil=True)
+def _sum_groups(gid: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
+    acc = np.zeros(groups, dtype=np.int64)
+    for i in range(len(gid)):
+        acc[gid[i]] += values[i]
+    return acc
+
+
+@njit(cache=True, nogil=True)
+def _fold_groups(gid: np.ndarray, values: np.ndarray, groups: int, op: int) -> np.ndarray:
+    """``values`` folded per group id: op 1 min, 2 max, 3 bit-or."""
+    out = np.empty(groups, dtype=values.dtype)
+    seen = np.zeros(groups, dtype=np.bool_)
+    for i in range(len(gid)):
+        g = gid[i]
+        v = values[i]
+        if not seen[g]:
+            out[g] = v
+            seen[g] = True
+        elif op == 1:
+            out[g] = min(out[g], v)
+        elif op == 2:
+            out[g] = max(out[g], v)
+        else:
+            out[g] = out[g] | v
+    return out
+
+
+_OPS = {_ADD: 0, _MIN: 1, _MAX: 2, _OR: 3}
+_SHIFT = {"sig": 32, "ports": 21, "resp": 32, "dsts": 32}
+
+
+def combine(kind: str, cols: dict[str, np.ndarray], runs: bool = False) -> dict[str, np.ndarray]:
+    """Rows of one partial kind merged per key, sorted by key (the partial format again).
+
+    ``runs``: the rows come in runs of one source (flow rows as stored): group each run in a
+    pass first, so only the groups are sorted.
+    """
+    keys, values = SPEC[kind]
+    key = _key(kind, cols)
+    if runs and len(key):
+        gid, first = _run_groups(key, _SHIFT[kind])
+        reduced = {k: cols[k][first] for k in keys}
+        for name, ufunc in values.items():
+            op = _OPS[ufunc]
+            reduced[name] = (
+                _sum_groups(gid, cols[name], len(first))
+                if op == 0
+                else _fold_groups(gid, cols[name], len(first), op)
+            )
+        cols, key = reduced, key[first]
+    order, starts = _runs(key)
+    out = {k: cols[k][order][starts] for k in keys}
+    for name, ufunc in values.items():
+        column = cols[name][order]
+        if ufunc is _ADD:
+            column = column.astype(_I64, copy=False)
+        out[name] = ufunc.reduceat(column, starts) if len(starts) else column[:0]
+    return out
+
+
+def row_partials(rows: dict[str, np.ndarray], iot_ports: list[int]) -> dict[str, dict]:
+    """Each flow row as a partial row of every kind (``src``/``dst`` already uint64 ids)."""
+    proto, flags, ttl, synlen = rows["protocol"], rows["tcp_flags"], rows["ttl"], rows["tcp_synlen"]
+    sport, dport, n = rows["src_port"], rows["dst_port"], rows["packet_cnt"].astype(_I64)
+    tcp = proto == 6
+    is_resp = (
+        (tcp & (((flags & 18) == 18) | ((flags & 4) == 4)))
+        | ((proto == 1) & np.isin(sport, (0, 3, 4, 5, 11, 12)))
+        | ((proto == 58) & np.isin(sport, (1, 2, 3, 4, 129)))
+        | ((proto == 17) & (sport == 53))
+    )
+    is_iot = (
+        tcp
+        & ((flags & 18) == 2)
+        & (synlen == 20)
+        & (ttl >= 33)
+        & (ttl <= 64)
+        & np.isin(dport, iot_ports)
+    )
+    zero = np.zeros_like(n)
+    sig = (
+        (ttl.astype(_I64) << 40)
+        | (proto.astype(_I64) << 32)
+        | (flags.astype(_I64) << 24)
+        | (synlen.astype(_I64) << 16)
+        | rows["tcp_synwinlen"].astype(_I64)
+    )
+    time = rows["time"].astype(_I64)
+    out: dict[str, dict] = {
+        "sig": {
+            "src": rows["src"], "sig": sig, "n": n, "r": np.ones_like(n), "t0": time, "t1": time,
+            "mirai": rows["mirai_cnt"], "masscan": rows["masscan_cnt"], "zmap": rows["zmap_cnt"],
+            "spoofed": rows["spoofed_cnt"], "quirk": rows["quirk_cnt"],
+            "resp": np.where(is_resp, n, zero), "iot": np.where(is_iot, n, zero),
+            "sp_key": n * 65536 + (65535 - sport.astype(_I64)),
+            "dp_key": n * 65536 + (65535 - dport.astype(_I64)),
+        },
+    }  # fmt: skip
+    port_rows = ((proto == 6) | (proto == 17)) & ~is_resp
+    out["ports"] = {
+        "src": rows["src"][port_rows],
+        "label": proto[port_rows].astype(_I64) * 65536 + dport[port_rows],
+        "n": n[port_rows],
+        "m": rows["mirai_cnt"][port_rows],
+    }
+    out["resp"] = {"src": rows["src"][is_resp], "time": time[is_resp], "n": n[is_resp]}
+    fl = (rows["mirai_cnt"] > 0).astype(np.uint8) | ((is_iot & (n > 0)).astype(np.uint8) << 1)
+    out["dsts"] = {"src": rows["src"], "dst": rows["dst"], "fl": fl}
+    return out
+
+
+def merge_features(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-source feature columns (sorted by source id) from partial rows of one family.
+
+    ``src`` (and ``dst`` of ``dsts``) are uint64 ids; the other columns as :data:`SPEC` lists.
+    """
+    # 1. merge each kind per key
+    sig, ports, resp, dsts = (combine(k, parts[k]) for k in ("sig", "ports", "resp", "dsts"))
+    g_src, g_sig = sig["src"], sig["sig"]
+    g = sig
+    t0, t1, sp_key, dp_key = sig["t0"], sig["t1"], sig["sp_key"], sig["dp_key"]
 
     # 2. per source from the signature groups (sorted by source, then signature)
     sources, s_starts, _ = _segments(g_src)
@@ -214,21 +432,14 @@ def merge_features(
     out["ttl_mode"] = t_ttl[_first_max(t_n, t_first)].astype(np.int32) if len(t_n) else t_ttl
 
     # 3. distinct destinations (with Mirai / IoT SYNs)
-    d_order, d_starts = _runs(_pack(dsts["src"], dsts["dst"], 32))
-    fl = _reduce(np.bitwise_or, dsts["fl"], d_order, d_starts)
-    d_src = dsts["src"][d_order][d_starts] if len(d_starts) else dsts["src"][:0]
-    keys, first, counts = _segments(d_src)
+    keys, first, counts = _segments(dsts["src"])
     out["destinations"] = _align(sources, keys, counts, 0)
-    every_d = np.arange(len(d_src))
-    out["mirai_dsts"] = _align(sources, keys, _sum((fl & 1) > 0, every_d, first), 0)
-    out["iot_dsts"] = _align(sources, keys, _sum((fl & 2) > 0, every_d, first), 0)
+    every_d = np.arange(len(dsts["src"]))
+    out["mirai_dsts"] = _align(sources, keys, _sum((dsts["fl"] & 1) > 0, every_d, first), 0)
+    out["iot_dsts"] = _align(sources, keys, _sum((dsts["fl"] & 2) > 0, every_d, first), 0)
 
     # 4. ports: distinct, top 5 by packets, top 3 by Mirai packets
-    p_order, p_starts = _runs(_pack(ports["src"], ports["label"], 21))
-    p_src = ports["src"][p_order][p_starts] if len(p_starts) else ports["src"][:0]
-    p_label = ports["label"][p_order][p_starts].astype(_I64) if len(p_starts) else ports["label"]
-    p_n = _sum(ports["n"], p_order, p_starts)
-    p_m = _sum(ports["m"], p_order, p_starts)
+    p_src, p_label, p_n, p_m = ports["src"], ports["label"].astype(_I64), ports["n"], ports["m"]
     keys, first, counts = _segments(p_src)
     out["dst_ports"] = _align(sources, keys, counts, 0)
     top = np.full((len(sources), 5), -1, dtype=_I64)
@@ -241,9 +452,7 @@ def merge_features(
     out["mirai_ports"] = _labels_text(mirai)
 
     # 5. the busiest flow interval of responses
-    r_order, r_starts = _runs(_pack(resp["src"], resp["time"], 32))
-    r_src = resp["src"][r_order][r_starts] if len(r_starts) else resp["src"][:0]
-    r_n = _sum(resp["n"], r_order, r_starts)
+    r_src, r_n = resp["src"], resp["n"]
     keys, first, _ = _segments(r_src)
     peak = _reduce(np.maximum, r_n, np.arange(len(r_n)), first) if len(first) else r_n
     out["resp_window_max"] = _align(sources, keys, peak, 0)

@@ -26,14 +26,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
+from iotnotice.detect.merge import combine, row_partials
+from iotnotice.schemas import FLOW_TUPLE, arrow_schema
 from iotnotice.settings import Settings
 
 __all__ = ["KINDS", "PartialSet", "partials_for_window"]
@@ -42,43 +46,14 @@ __all__ = ["KINDS", "PartialSet", "partials_for_window"]
 _VERSION = 2
 KINDS = ("sig", "ports", "resp", "dsts")
 
-# Packet classes per flow row, as documented in features.py.
-_IS_RESP = """(protocol = 6 AND ((tcp_flags & 18) = 18 OR (tcp_flags & 4) = 4))
-    OR (protocol = 1 AND src_port IN (0, 3, 4, 5, 11, 12))
-    OR (protocol = 58 AND src_port IN (1, 2, 3, 4, 129))
-    OR (protocol = 17 AND src_port = 53)"""
-_IS_IOT = """protocol = 6 AND (tcp_flags & 18) = 2 AND tcp_synlen = 20
-    AND ttl BETWEEN 33 AND 64 AND {iot_test}"""
-
-_ROWS = """SELECT src_ip, src_ip6, dst_ip, dst_ip6, src_port, dst_port, protocol, ttl, tcp_flags,
-    tcp_synlen, tcp_synwinlen, time, packet_cnt, mirai_cnt, masscan_cnt, zmap_cnt, spoofed_cnt,
-    quirk_cnt, {is_resp} AS is_resp, {is_iot} AS is_iot
-FROM {source} WHERE time >= $since AND time < $until"""
-
-_PARTIAL_SQL = {
-    "sig": """SELECT src_ip, src_ip6,
-    (((ttl::BIGINT * 256 + protocol) * 256 + tcp_flags) * 256 + tcp_synlen) * 65536
-        + tcp_synwinlen AS sig,
-    sum(packet_cnt)::BIGINT AS n, count(*)::BIGINT AS r, min(time) AS t0, max(time) AS t1,
-    sum(mirai_cnt)::BIGINT AS mirai, sum(masscan_cnt)::BIGINT AS masscan,
-    sum(zmap_cnt)::BIGINT AS zmap, sum(spoofed_cnt)::BIGINT AS spoofed,
-    sum(quirk_cnt)::BIGINT AS quirk,
-    coalesce(sum(packet_cnt) FILTER (WHERE is_resp), 0)::BIGINT AS resp,
-    coalesce(sum(packet_cnt) FILTER (WHERE is_iot), 0)::BIGINT AS iot,
-    max(packet_cnt::BIGINT * 65536 + (65535 - src_port)) AS sp_key,
-    max(packet_cnt::BIGINT * 65536 + (65535 - dst_port)) AS dp_key
-FROM pf GROUP BY src_ip, src_ip6, sig ORDER BY src_ip, src_ip6, sig""",
-    "ports": """SELECT src_ip, src_ip6, protocol::INTEGER * 65536 + dst_port AS label,
-    sum(packet_cnt)::BIGINT AS n, sum(mirai_cnt)::BIGINT AS m
-FROM pf WHERE protocol IN (6, 17) AND NOT is_resp GROUP BY src_ip, src_ip6, label
-ORDER BY src_ip, src_ip6, label""",
-    "resp": """SELECT src_ip, src_ip6, time, sum(packet_cnt)::BIGINT AS n
-FROM pf WHERE is_resp GROUP BY src_ip, src_ip6, time ORDER BY src_ip, src_ip6, time""",
-    "dsts": """SELECT src_ip, src_ip6, dst_ip, dst_ip6,
-    (max(mirai_cnt) > 0)::UTINYINT + 2 * bool_or(is_iot AND packet_cnt > 0)::UTINYINT AS fl
-FROM pf GROUP BY src_ip, src_ip6, dst_ip, dst_ip6 ORDER BY src_ip, dst_ip""",
-}
-_COPY_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 1000000"
+# Flow-tuple columns the partials are made of.
+_COLUMNS = [
+    "src_ip", "src_ip6", "dst_ip", "dst_ip6", "src_port", "dst_port", "protocol", "ttl",
+    "tcp_flags", "tcp_synlen", "tcp_synwinlen", "time", "packet_cnt", "mirai_cnt",
+    "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt",
+]  # fmt: skip
+_IP6 = pa.binary(16)
+_EMPTY_FLOWS = arrow_schema(FLOW_TUPLE).empty_table().select(_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -90,16 +65,21 @@ class _FlowFile:
 
 @dataclass
 class PartialSet:
-    """Partial files of one window, per kind; ``computed`` files were built by this call."""
+    """A window's partials per kind: cached files, and in-memory tables of the hours it cuts."""
 
     files: dict[str, list[Path]]
-    flow_files: int
-    computed: int
-    scratch: Path | None = None
+    tables: dict[str, list[pa.Table]]
+    flow_files: int = 0
+    computed: int = 0  # partial sets this call built for the cache
 
-    def close(self) -> None:
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+    def read(self, kind: str) -> pa.Table:
+        """Every partial row of ``kind`` (typed, possibly empty)."""
+        tables = list(self.tables[kind])
+        if self.files[kind]:
+            tables.insert(0, ds.dataset([str(p) for p in self.files[kind]]).to_table())
+        if not tables:
+            tables.append(build_partials(_EMPTY_FLOWS, [])[kind])
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 def _cache_dir(settings: Settings, iot_ports: list[int]) -> Path:
@@ -123,55 +103,85 @@ def _flow_files(settings: Settings) -> list[_FlowFile]:
     return out
 
 
-def _compute(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    rows_sql: str,
-    window: dict[str, int],
-    out: dict[str, Path],
-) -> None:
-    """Partials of the flow rows of ``source`` in ``window`` into one Parquet file per kind."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE pf AS {rows_sql.format(source=source)}", window)
-    try:
-        for kind in KINDS:
-            target = out[kind]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            escaped = str(tmp).replace("'", "''")
-            con.execute(f"COPY ({_PARTIAL_SQL[kind]}) TO '{escaped}' ({_COPY_OPTIONS})")
-            os.replace(tmp, target)  # atomic: a concurrent run sees the old or the new file
-    finally:
-        con.execute("DROP TABLE IF EXISTS pf")
+def _ranks(values: list[bytes | None]) -> tuple[list[bytes | None], np.ndarray]:
+    """(sorted distinct values, each value's rank): uint64 ids that sort as the bytes do."""
+    universe = sorted(set(values), key=lambda b: b or b"")
+    index = {v: i for i, v in enumerate(universe)}
+    return universe, np.array([index[v] for v in values], dtype=np.uint64)
 
 
-def _rows_sql(iot_ports: Iterable[int]) -> str:
-    # Ports are parsed integers, so inlining them is safe; an inline IN list beats
-    # list_contains() over a parameter per row.
-    ports = [str(int(p)) for p in iot_ports]
-    iot_test = f"dst_port IN ({', '.join(ports)})" if ports else "false"
-    return _ROWS.format(
-        is_resp=_IS_RESP, is_iot=_IS_IOT.format(iot_test=iot_test), source="{source}"
-    )
+def build_partials(table: pa.Table, iot_ports: list[int]) -> dict[str, pa.Table]:
+    """The partials of flow rows (``_COLUMNS``, any order): per kind a table sorted by key,
+    IPv6 sources first (as ranks in the file), then IPv4."""
+    pieces: dict[str, list[pa.Table]] = {k: [] for k in KINDS}
+    valid = pc.is_valid(table.column("src_ip6"))
+    nulls = table.column("src_ip6").null_count
+    for v6 in (True, False):
+        if nulls in (0, table.num_rows):  # one family only (IPv4: the usual case): no copy
+            rows_t = table if (nulls == 0) == v6 else table.slice(0, 0)
+        else:
+            rows_t = table.filter(valid if v6 else pc.invert(valid))
+        if rows_t.num_rows == 0 and v6:
+            continue  # (an empty IPv4 part still gives every kind its typed columns)
+        rows = {c: rows_t.column(c).to_numpy() for c in _COLUMNS if not c.endswith("ip6")}
+        if v6:
+            srcs, rows["src"] = _ranks(rows_t.column("src_ip6").to_pylist())
+            dsts, rows["dst"] = _ranks(rows_t.column("dst_ip6").to_pylist())
+        else:
+            rows["src"] = rows["src_ip"].astype(np.uint64)
+            rows["dst"] = rows["dst_ip"].astype(np.uint64)
+        for kind, cols in row_partials(rows, iot_ports).items():
+            merged = combine(kind, cols, runs=True)
+            src = merged.pop("src")
+            out: dict[str, pa.Array] = {}
+            if v6:
+                out["src_ip"] = pa.array(np.zeros(len(src), dtype=np.uint32))
+                out["src_ip6"] = pa.array([srcs[i] for i in src.tolist()], type=_IP6)
+            else:
+                out["src_ip"] = pa.array(src.astype(np.uint32))
+                out["src_ip6"] = pa.nulls(len(src), _IP6)
+            if kind == "dsts":
+                dst = merged.pop("dst")
+                if v6:
+                    out["dst_ip"] = pa.array(np.zeros(len(dst), dtype=np.uint32))
+                    out["dst_ip6"] = pa.array([dsts[i] for i in dst.tolist()], type=_IP6)
+                else:
+                    out["dst_ip"] = pa.array(dst.astype(np.uint32))
+                    out["dst_ip6"] = pa.nulls(len(dst), _IP6)
+            out.update({name: pa.array(values) for name, values in merged.items()})
+            pieces[kind].append(pa.table(out))
+    return {kind: pa.concat_tables(parts) for kind, parts in pieces.items()}
+
+
+def _read(path: Path, lo: int, hi: int) -> pa.Table:
+    table = pq.read_table(path, columns=_COLUMNS)
+    if lo > -(2**62) or hi < 2**62:
+        time = table.column("time")
+        table = table.filter(pc.and_(pc.greater_equal(time, lo), pc.less(time, hi)))
+    return table
+
+
+def _store(parts: dict[str, pa.Table], out: dict[str, Path]) -> None:
+    for kind, part in parts.items():
+        target = out[kind]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        pq.write_table(part, tmp, compression="zstd", compression_level=1)
+        os.replace(tmp, target)  # atomic: a concurrent run sees the old or the new file
 
 
 def partials_for_window(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    iot_ports: list[int],
-    since: int | None,
-    until: int | None,
+    settings: Settings, iot_ports: list[int], since: int | None, until: int | None
 ) -> PartialSet:
-    """The partial files covering the flow rows with ``since <= time < until``.
+    """The partials covering the flow rows with ``since <= time < until``.
 
-    Builds the missing partials of whole hours in the cache (and prunes stale ones), and those
-    of hours the window cuts in a scratch directory that ``PartialSet.close`` removes.
+    Whole hours come from the cache (built where missing; stale partials are pruned); hours
+    the window cuts are computed in memory for this call only.
     """
     lo = -(2**62) if since is None else int(since)
     hi = 2**62 if until is None else int(until)
     cache = _cache_dir(settings, iot_ports)
-    rows_sql = _rows_sql(iot_ports)
-    files: dict[str, list[Path]] = {k: [] for k in KINDS}
-    result = PartialSet(files, 0, 0)
+    result = PartialSet({k: [] for k in KINDS}, {k: [] for k in KINDS})
     flow_files = _flow_files(settings)
     _prune(settings, cache, flow_files)
     for ff in flow_files:
@@ -179,33 +189,17 @@ def partials_for_window(
         if end <= lo or ff.start >= hi:
             continue
         result.flow_files += 1
-        escaped = str(ff.path).replace("'", "''")
-        source = f"read_parquet('{escaped}')"
         if lo <= ff.start and end <= hi:
             out = {k: cache / f"{ff.key}.{k}.parquet" for k in KINDS}
             if not all(p.exists() for p in out.values()):
-                _compute(con, source, rows_sql, {"since": lo, "until": hi}, out)
+                _store(build_partials(_read(ff.path, lo, hi), iot_ports), out)
                 result.computed += 1
+            for k in KINDS:
+                result.files[k].append(out[k])
         else:
-            out = _scratch_files(settings, result, str(result.flow_files))
-            _compute(con, source, rows_sql, {"since": lo, "until": hi}, out)
-        for k in KINDS:
-            files[k].append(out[k])
-    if result.flow_files == 0:
-        # Nothing in the window: empty partials of the (possibly empty) ``flows`` view, so the
-        # merge query still sees typed relations.
-        out = _scratch_files(settings, result, "empty")
-        _compute(con, "flows", rows_sql, {"since": lo, "until": hi}, out)
-        for k in KINDS:
-            files[k].append(out[k])
+            for k, table in build_partials(_read(ff.path, lo, hi), iot_ports).items():
+                result.tables[k].append(table)
     return result
-
-
-def _scratch_files(settings: Settings, result: PartialSet, name: str) -> dict[str, Path]:
-    if result.scratch is None:
-        (settings.data_path / "tmp").mkdir(parents=True, exist_ok=True)
-        result.scratch = Path(tempfile.mkdtemp(prefix="detect-", dir=settings.data_path / "tmp"))
-    return {k: result.scratch / f"{name}.{k}.parquet" for k in KINDS}
 
 
 def _prune(settings: Settings, cache: Path, flow_files: list[_FlowFile]) -> None:
