@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import numpy as np
+import pytest
 
-from iotnotice.detect.evidence import COUNTERS, evidence_json, evidence_records
+from iotnotice.detect.evidence import COUNTERS, _rounded_text, evidence_json, evidence_records
 from iotnotice.detect.features import Features
 
 
@@ -30,36 +31,72 @@ def _features(n: int) -> Features:
     return Features(cols, 65536, 300)
 
 
+def _reference(
+    f: Features, rules: list[str], prefixes: list[Any], research: dict[int, dict[str, Any]]
+) -> list[str]:
+    extras = [
+        {"routed_prefix": p, **({"research": research[i]} if i in research else {})}
+        for i, p in enumerate(prefixes)
+    ]
+    return [json.dumps(r) for r in evidence_records(f, rules, extras)]
+
+
 def test_evidence_json_equals_json_dumps_of_every_record() -> None:
-    """Every record, special floats, escapes, samples, empty/research/overriding extras."""
+    """Every record: special floats, escapes, samples, missing prefixes, research entries."""
     n = 200
     f = _features(n)
     rules = ["mirai-fingerprint", "default", "research-list", "some-new-rule"] * (n // 4)
-    extras: list[dict[str, Any]] = [{"routed_prefix": f"10.{i}.0.0/16"} for i in range(n)]
-    extras[5] = {}
-    extras[6] = {"routed_prefix": None, "research": {"organisation": "Censys", "source": "é"}}
-    extras[7] = {"routed_prefix": "1.0.0.0/8", "rule": "overridden"}
-    want = [json.dumps(r) for r in evidence_records(f, rules, extras)]
-    got = evidence_json(f, rules, extras)
-    assert got == want
-    assert json.loads(got[7])["rule"] == "overridden"
+    prefixes: list[Any] = [f"10.{i}.0.0/16" for i in range(n)]
+    prefixes[5] = None
+    prefixes[9] = "2001:db8::/32"
+    prefixes[11] = 'odd "prefix" \\ é\n'
+    research = {6: {"organisation": "Censys", "source": "é"}, 10: {"organisation": "X"}}
+    got = evidence_json(f, rules, prefixes, research)
+    assert got == _reference(f, rules, prefixes, research)
+    assert json.loads(got[6])["research"]["source"] == "é"
     assert '"scan_rate_pps": NaN' in got[0] and '"sample": {}' in got[0]
+    assert '"routed_prefix": null}' in got[5]
 
 
 def test_evidence_json_with_uneven_samples() -> None:
-    """Samples with differing keys, non-integer values or none at all take the slow path."""
+    """Samples with differing keys or key order, non-integer values or none at all."""
     n = 8
     f = _features(n)
-    f.columns["sample"] = np.array(
-        [{"a": 1}, {"b": 2, "a": 3}, None, {"t": True}, {"x": 1.5}, {}, {"a": None}, {"a": 2}],
-        dtype=object,
-    )
     rules = ["default"] * n
-    extras: list[dict[str, Any]] = [{"routed_prefix": "192.0.2.0/24"}] * n
-    assert evidence_json(f, rules, extras) == [
-        json.dumps(r) for r in evidence_records(f, rules, extras)
-    ]
-    f.columns["sample"] = np.array([None] * n, dtype=object)
-    assert evidence_json(f, rules, extras) == [
-        json.dumps(r) for r in evidence_records(f, rules, extras)
-    ]
+    prefixes = ["192.0.2.0/24"] * n
+    for samples in (
+        [{"a": 1}, {"b": 2, "a": 3}, None, {"t": True}, {"x": 1.5}, {}, {"a": None}, {"a": 2}],
+        [{"a": 1, "b": 2}, {"b": 2, "a": 1}] * 4,
+        [{"a": 1, "b": 2}, {"a": 1.5, "b": 2}] * 4,
+        [{"a": np.uint16(1)}, {"a": np.int64(2)}] * 4,
+        [None] * n,
+    ):
+        f.columns["sample"] = np.array(samples, dtype=object)
+        assert evidence_json(f, rules, prefixes) == _reference(f, rules, prefixes, {})
+
+
+def test_evidence_json_of_no_sources() -> None:
+    f = Features({"packets": np.zeros(0, dtype=np.int64)}, 1, 300)
+    assert evidence_json(f, [], []) == []
+
+
+@pytest.mark.parametrize("digits", [1, 4])
+def test_rounded_text_is_json_dumps_of_round(digits: int) -> None:
+    """Ties (exact and a few ulps away), -0.0, huge, tiny and non-finite values, at random."""
+    rng = np.random.default_rng(11)
+    k = rng.integers(0, 10**6, 2000)
+    ties = (k + 0.5) / 10**digits
+    values = np.concatenate(
+        [
+            ties,
+            np.nextafter(ties, 0),
+            np.nextafter(ties, 1e300),
+            k / 10**digits,
+            rng.random(2000),
+            rng.random(2000) * 10.0 ** rng.integers(-8, 20, 2000),
+            [0.0, -0.0, -1.25, 0.00005, 0.25, 0.35, 2.675, 0.125, 9.99995, 0.99995, 1e-7],
+            [1e14, 1e15 - 0.25, 1e15, 1e16, 1e20, 1e300, np.nan, np.inf, -np.inf],
+        ]
+    )
+    got = _rounded_text(values, digits).to_pylist()
+    assert got == [json.dumps(round(float(x), digits)) for x in values]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterator, Sequence
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,97 +96,121 @@ def evidence_records(
         }
 
 
-# The keys evidence_records writes before the extras.
-_KEYS = frozenset(
-    {"rule", "reason", "counts", "ttl", "syn_without_options_share", "top_ports", "mirai_ports"}
-    | {"active_seconds", "scan_rate_pps", "monitored_addresses", "sample"}
-)
-_PREFIX_ONLY = ', "routed_prefix": '
+# Strings json.dumps writes as they are, between quotes: printable ASCII without '"' and '\'.
+_PLAIN = r"^[ !#-\[\]-~]*$"
 
 
-def _memo(encode: Callable[[Any], str]) -> Callable[[Any], str]:
-    # Rules, reasons, port lists and prefixes repeat across hosts: encode each value once.
-    cache: dict[Any, str] = {}
-
-    def get(value: Any) -> str:
-        text = cache.get(value)
-        if text is None:
-            text = cache[value] = encode(value)
-        return text
-
-    return get
+def _fallback(out: pa.Array, slow: np.ndarray, encode: Callable[[int], str]) -> pa.Array:
+    """``out`` with the rows of ``slow`` replaced by ``encode(row)``."""
+    rows = np.flatnonzero(slow)
+    if len(rows) == 0:
+        return out
+    text = out.to_pylist()
+    for i in rows.tolist():
+        text[i] = encode(i)
+    return pa.array(text, pa.string())
 
 
-def _float_text(value: float) -> str:
-    # json.dumps writes a finite float as repr() does, and NaN/Infinity as JavaScript names.
-    return repr(value) if math.isfinite(value) else json.dumps(value)
+def _string_text(values: Sequence[Any]) -> pa.Array:
+    """``json.dumps`` of each value (strings and None), column-wise for plain ASCII text."""
+    try:
+        arr = pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([json.dumps(v) for v in values], pa.string())
+    plain = pc.match_substring_regex(arr, _PLAIN)
+    quoted = pc.fill_null(pc.binary_join_element_wise('"', arr, '"', ""), "null")
+    slow = pc.invert(pc.fill_null(plain, True)).to_numpy(zero_copy_only=False)
+    return _fallback(quoted, slow, lambda i: json.dumps(values[i]))
 
 
 def _int_text(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype(np.int64)).cast(pa.string())
 
 
+def _rounded_text(values: np.ndarray, digits: int) -> pa.Array:
+    """``json.dumps(round(x, digits))`` of each value, column-wise where that is exact.
+
+    For 0 <= x * 10**digits < 10**15 away from a rounding tie, the correctly rounded decimal
+    k / 10**digits has at most 15 significant digits, so it is also repr() of the float
+    round() returns; it is written from the integer k. Ties (within a few ulps), negative,
+    huge and non-finite values go through round() and repr() themselves.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    scale = 10**digits
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = x * scale
+        tie = np.abs(y - np.floor(y) - 0.5) <= 8 * np.spacing(np.maximum(y, 1.0))
+        fast = np.isfinite(y) & (y >= 0) & ~np.signbit(x) & (y < 1e15) & ~tie
+    k = np.rint(np.where(fast, y, 0.0)).astype(np.int64)
+    fraction = pc.utf8_lpad(pa.array(k % scale).cast(pa.string()), digits, "0")
+    fraction = pc.utf8_rtrim(fraction, "0")
+    fraction = pc.if_else(pc.equal(pc.utf8_length(fraction), 0), "0", fraction)
+    out = pc.binary_join_element_wise(pa.array(k // scale).cast(pa.string()), fraction, ".")
+    return _fallback(out, ~fast, lambda i: json.dumps(round(float(x[i]), digits)))
+
+
 def _sample_text(samples: np.ndarray) -> pa.Array:
-    """JSON of each header sample: column-wise when all share keys and integer values."""
-    dicts = [s or None for s in samples.tolist()]
-    try:
-        # Arrow reads numpy scalars as their values, as _py does.
-        arr = pa.array(dicts)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        arr = None
-    if arr is not None and pa.types.is_struct(arr.type) and arr.type.num_fields:
-        names = tuple(arr.type.field(i).name for i in range(arr.type.num_fields))
-        fields = arr.flatten()
-        if all(
-            pa.types.is_integer(x.type) and x.null_count == arr.null_count for x in fields
-        ) and all(tuple(d) == names for d in dicts if d):
-            parts: list[Any] = []
-            for i, (name, values) in enumerate(zip(names, fields, strict=True)):
-                parts += [
-                    ("{" if i == 0 else ", ") + json.dumps(name) + ": ",
-                    values.cast(pa.string()),
-                ]
-            joined = pc.binary_join_element_wise(*parts, "}", "")
-            return pc.fill_null(joined, "{}")
+    """JSON of each header sample: column-wise when all share keys (in order) and integers."""
+    dicts = samples.tolist()
+    present = [d for d in dicts if d]
+    names = tuple(present[0]) if present else ()
+    if names and all(map(names.__eq__, map(tuple, present))):
+        parts: list[Any] = []
+        for i, name in enumerate(names):
+            try:
+                values = pa.array(list(map(operator.itemgetter(name), present)))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                break
+            if not pa.types.is_integer(values.type) or values.null_count:
+                break
+            parts += [("{" if i == 0 else ", ") + json.dumps(name) + ": ", values.cast(pa.string())]
+        else:
+            # The present samples' text, then "{}" for every row without one.
+            text = pa.concat_arrays(
+                [pc.binary_join_element_wise(*parts, "}", ""), pa.array(["{}"])]
+            )
+            where = np.full(len(dicts), len(present), dtype=np.int64)
+            where[[i for i, d in enumerate(dicts) if d]] = np.arange(len(present))
+            return pc.take(text, where)
     plain = ({key: _py(v) for key, v in (d or {}).items()} for d in dicts)
     return pa.array([json.dumps(p) for p in plain], pa.string())
 
 
-def _extra_text(extras: Sequence[dict[str, Any]]) -> list[str]:
-    """The extras' keys as the record's last members, and its closing brace."""
-    text = _memo(json.dumps)
-    out = []
-    for extra in extras:
-        prefix = extra.get("routed_prefix", ...) if len(extra) == 1 else ...
-        if prefix is None or type(prefix) is str:
-            out.append(_PREFIX_ONLY + text(prefix) + "}")
-        else:
-            out.append(", " + json.dumps(extra)[1:] if extra else "}")
-    return out
+def evidence_json(
+    f: Features,
+    rules: Sequence[str],
+    routed_prefix: Sequence[str | None],
+    research: Mapping[int, dict[str, Any]] | None = None,
+) -> list[str]:
+    """``json.dumps`` text of every source's evidence record, built column by column.
 
-
-def evidence_json(f: Features, rules: Sequence[str], extras: Sequence[dict[str, Any]]) -> list[str]:
-    """``json.dumps`` text of every record of ``evidence_records(f, rules, extras)``.
-
-    Built column by column and joined in Arrow: the same text, in a fraction of the time
-    json.dumps takes for 200k nested records. A record whose extras would replace one of its
-    own keys (none do in detection) is encoded by json.dumps itself.
+    The same text as ``json.dumps(r)`` for each ``r`` of ``evidence_records(f, rules,
+    extras)`` with ``extras[i] = {"routed_prefix": routed_prefix[i]}`` plus
+    ``{"research": research[i]}`` for the rows in ``research``: the columns are formatted and
+    joined in Arrow, values json.dumps would write differently (escapes, non-ASCII, float
+    ties, NaN) by json.dumps itself.
     """
     if len(f) == 0:
         return []
     cols = f.columns
-    text = _memo(json.dumps)
-    reason = _memo(lambda rule: json.dumps(_REASONS.get(rule, rule)))
-    share = [_float_text(round(x, 4)) for x in cols["syn_noopt_share"].astype(np.float64).tolist()]
-    rate = [_float_text(round(x, 1)) for x in cols["scan_rate"].astype(np.float64).tolist()]
+    rule_codes = pc.dictionary_encode(pa.array(list(rules), pa.string()))
+    rule_names = rule_codes.dictionary.to_pylist()
+    indices = rule_codes.indices
+
+    def by_rule(encode: Callable[[str], str]) -> pa.Array:
+        return pc.take(pa.array([encode(r) for r in rule_names], pa.string()), indices)
+
     counts: list[Any] = []
     for i, name in enumerate(COUNTERS):
         counts += [(', "counts": {' if i == 0 else ", ") + f'"{name}": ', _int_text(cols[name])]
+    tail = [""] * len(f)
+    for row, entry in (research or {}).items():
+        tail[row] = ', "research": ' + json.dumps(entry)
     parts: list[Any] = [
         '{"rule": ',
-        pa.array([text(r) for r in rules], pa.string()),
+        by_rule(json.dumps),
         ', "reason": ',
-        pa.array([reason(r) for r in rules], pa.string()),
+        by_rule(lambda rule: json.dumps(_REASONS.get(rule, rule))),
         *counts,
         '}, "ttl": {"mode": ',
         _int_text(cols["ttl_mode"]),
@@ -195,23 +219,22 @@ def evidence_json(f: Features, rules: Sequence[str], extras: Sequence[dict[str, 
         ', "hops": ',
         _int_text(cols["hops"]),
         '}, "syn_without_options_share": ',
-        pa.array(share, pa.string()),
+        _rounded_text(cols["syn_noopt_share"], 4),
         ', "top_ports": ',
-        pa.array([text(v) for v in cols["top_ports"].tolist()], pa.string()),
+        _string_text(cols["top_ports"].tolist()),
         ', "mirai_ports": ',
-        pa.array([text(v) for v in cols["mirai_ports"].tolist()], pa.string()),
+        _string_text(cols["mirai_ports"].tolist()),
         ', "active_seconds": ',
         _int_text(cols["active_seconds"]),
         ', "scan_rate_pps": ',
-        pa.array(rate, pa.string()),
+        _rounded_text(cols["scan_rate"], 1),
         f', "monitored_addresses": {json.dumps(f.monitored_addresses)}, "sample": ',
         _sample_text(cols["sample"]),
-        pa.array(_extra_text(extras), pa.string()),
+        ', "routed_prefix": ',
+        _string_text(list(routed_prefix)),
+        pa.array(tail, pa.string()),
     ]
-    out: list[str] = pc.binary_join_element_wise(*parts, "").to_pylist()
-    for k, extra in enumerate(extras):
-        if not _KEYS.isdisjoint(extra):
-            out[k] = json.dumps(next(evidence_records(f, [rules[k]], [extra], rows=[k])))
+    out: list[str] = pc.binary_join_element_wise(*parts, "}", "").to_pylist()
     return out
 
 

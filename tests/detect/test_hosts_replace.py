@@ -1,0 +1,105 @@
+"""The bulk replace of ``hosts`` stores what a plain SQLAlchemy Core insert stores."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, delete, insert, text
+
+from iotnotice.db import connect
+from iotnotice.db.models import DetectedHost
+from iotnotice.detect import run as run_module
+from iotnotice.detect.hosts import HOST_COLUMNS, get_host
+from iotnotice.settings import Settings
+
+NOW = datetime(2026, 11, 26, 1, 2, 3, 456789, tzinfo=UTC)
+_SELECT = "SELECT " + ", ".join([*HOST_COLUMNS, "detected_at"]) + " FROM hosts ORDER BY ip"
+
+
+def _columns(n: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    odd = ['AS "quoted"\\back\tslash\nline', "Ünïcode KK", None]
+    first = 1_790_000_000 + rng.integers(0, 86400, n) // 300 * 300
+    evidence = [
+        json.dumps({"rule": "default", "counts": {"packets": int(i)}, "note": odd[i % 2]})
+        for i in range(n)
+    ]
+    return {
+        "ip": [f"198.51.{seed}.{i}" for i in range(n)],
+        "classification": [("infected", "noise", "scanner")[i % 3] for i in range(n)],
+        "family": [("mirai" if i % 2 else None) for i in range(n)],
+        "confidence": [(0.999, 0.5, 1 / 3)[i % 3] for i in range(n)],
+        "first_seen": first.astype(np.int64),
+        "last_seen": (first + 300 * rng.integers(1, 20, n)).astype(np.int64),
+        "packets": rng.integers(1, 10**12, n).tolist(),
+        "ports": ["23/tcp,2323/tcp"] * n,
+        "asn": [(None if i % 4 == 0 else 4713) for i in range(n)],
+        "as_name": [odd[i % 3] for i in range(n)],
+        "country": [("JP" if i % 2 else None) for i in range(n)],
+        "isp": [("ocn" if i % 3 == 0 else None) for i in range(n)],
+        "evidence": evidence,
+    }
+
+
+def _stored(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(_SELECT)]
+
+
+def _core_replace(engine: Engine, columns: dict[str, Any]) -> None:
+    table = DetectedHost.metadata.tables["hosts"]
+    with engine.begin() as conn:
+        conn.execute(delete(table))
+        conn.execute(insert(table), run_module._core_rows(columns, NOW))
+
+
+def test_bulk_replace_stores_what_core_inserts(any_settings: Settings) -> None:
+    """SQLite executemany / PostgreSQL TRUNCATE + COPY: the same stored values as Core."""
+    engine = connect(any_settings)
+    try:
+        columns = _columns(30, 1)
+        _core_replace(engine, columns)
+        want = _stored(engine)
+        _core_replace(engine, _columns(5, 2))
+        run_module._replace_hosts(engine, columns, NOW)
+        assert _stored(engine) == want
+        host = get_host(engine, "198.51.1.1")
+        assert host["evidence"] == json.loads(columns["evidence"][1])
+        assert host["detected_at"] == NOW.isoformat()
+        run_module._replace_hosts(engine, _columns(0, 3), NOW)
+        assert _stored(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_replace_deletes_when_a_reader_holds_the_table(
+    pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a reader's lock makes TRUNCATE give up; DELETE replaces the rows and the
+    reader's transaction still sees the old ones."""
+    monkeypatch.setattr(run_module, "_TRUNCATE_WAIT", "200ms")
+    engine = connect(pg_settings)
+    try:
+        with engine.begin() as conn:
+            assert run_module._clear_hosts(conn, DetectedHost.metadata.tables["hosts"])
+        run_module._replace_hosts(engine, _columns(6, 1), NOW)
+        with engine.connect() as reader:
+            reader.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            before = reader.exec_driver_sql("SELECT count(*) FROM hosts").scalar()
+            run_module._replace_hosts(engine, _columns(4, 2), NOW)
+            assert reader.exec_driver_sql("SELECT count(*) FROM hosts").scalar() == before == 6
+        assert [r[0] for r in _stored(engine)] == [f"198.51.2.{i}" for i in range(4)]
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == "0"
+    finally:
+        engine.dispose()
+
+
+def test_country_column_keeps_only_two_letter_codes() -> None:
+    """Region labels of the IP data ("ASIA") are not ISO codes and would not fit VARCHAR(2)."""
+    codes = np.array(["JP", "ASIA", None, "EU"], dtype=object)
+    assert run_module._country_codes(codes) == ["JP", None, None, "EU"]
