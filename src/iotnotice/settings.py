@@ -40,6 +40,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chunk_packets", 1_000_000, "Packets decoded per chunk during ingest (bounds memory)."),
     Setting("duckdb_memory_limit", "4GB", "Memory limit for DuckDB queries over the flow store."),
     Setting("duckdb_threads", 2, "Threads DuckDB may use."),
+    Setting("detect_threads", 2, "Threads detection uses to build and merge partial aggregates."),
     Setting(
         "ip_data",
         "bundled",

@@ -69,9 +69,10 @@ def compute_features(
     """Per-source features of the flow rows in [since, until) (epoch seconds): the partial
     aggregates of the window's flow files (built where the cache lacks them, see
     detect.partials) merged per source (detect.merge)."""
-    parts = partials_for_window(settings, parse_ports(settings.iot_ports), since, until)
+    threads = int(settings.detect_threads)
+    parts = partials_for_window(settings, parse_ports(settings.iot_ports), since, until, threads)
     tables = {kind: parts.read(kind) for kind in KINDS}
-    families = [_family(tables, v6=True), _family(tables, v6=False)]
+    families = [_family(tables, True, threads), _family(tables, False, threads)]
     cols = {
         name: np.concatenate([f[name] for f in families if f]) if any(families) else np.zeros(0)
         for name in _COLUMNS
@@ -108,7 +109,7 @@ def _ids(values: list[bytes], universe: list[bytes]) -> np.ndarray:
     return np.array([index[v] for v in values], dtype=np.uint64)
 
 
-def _family(tables: dict[str, pa.Table], v6: bool) -> dict[str, np.ndarray] | None:
+def _family(tables: dict[str, pa.Table], v6: bool, threads: int) -> dict[str, np.ndarray] | None:
     """Feature columns of the IPv6 or the IPv4 sources, sorted by address (None: no source)."""
     picked = {}
     for kind, table in tables.items():
@@ -139,7 +140,7 @@ def _family(tables: dict[str, pa.Table], v6: bool) -> dict[str, np.ndarray] | No
         for kind, table in picked.items():
             arrays[kind]["src"] = table.column("src_ip").to_numpy().astype(np.uint64)
         arrays["dsts"]["dst"] = picked["dsts"].column("dst_ip").to_numpy().astype(np.uint64)
-    out = merge_features(arrays)
+    out = merge_features(arrays, threads)
     src = out.pop("src")
     if v6:
         out["src_ip"] = np.zeros(len(src), dtype=np.uint32)

@@ -15,6 +15,7 @@ are those documented in detect.features.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -368,13 +369,19 @@ def row_partials(rows: dict[str, np.ndarray], iot_ports: list[int]) -> dict[str,
     return out
 
 
-def merge_features(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def merge_features(
+    parts: dict[str, dict[str, np.ndarray]], threads: int = 1
+) -> dict[str, np.ndarray]:
     """Per-source feature columns (sorted by source id) from partial rows of one family.
 
     ``src`` (and ``dst`` of ``dsts``) are uint64 ids; the other columns as :data:`SPEC` lists.
     """
     # 1. merge each kind per key
-    sig, ports, resp, dsts = (combine(k, parts[k]) for k in ("sig", "ports", "resp", "dsts"))
+    # The kinds merge independently, in parallel (numpy's sorts and ufuncs release the GIL).
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        sig, ports, resp, dsts = pool.map(
+            lambda k: combine(k, parts[k]), ("sig", "ports", "resp", "dsts")
+        )
     g_src, g_sig = sig["src"], sig["sig"]
     g = sig
     t0, t1, sp_key, dp_key = sig["t0"], sig["t1"], sig["sp_key"], sig["dp_key"]

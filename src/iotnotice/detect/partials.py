@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,7 +172,7 @@ def _store(parts: dict[str, pa.Table], out: dict[str, Path]) -> None:
 
 
 def partials_for_window(
-    settings: Settings, iot_ports: list[int], since: int | None, until: int | None
+    settings: Settings, iot_ports: list[int], since: int | None, until: int | None, threads: int = 1
 ) -> PartialSet:
     """The partials covering the flow rows with ``since <= time < until``.
 
@@ -184,6 +185,7 @@ def partials_for_window(
     result = PartialSet({k: [] for k in KINDS}, {k: [] for k in KINDS})
     flow_files = _flow_files(settings)
     _prune(settings, cache, flow_files)
+    todo: list[tuple[_FlowFile, dict[str, Path] | None]] = []
     for ff in flow_files:
         end = ff.start + 3600
         if end <= lo or ff.start >= hi:
@@ -191,14 +193,29 @@ def partials_for_window(
         result.flow_files += 1
         if lo <= ff.start and end <= hi:
             out = {k: cache / f"{ff.key}.{k}.parquet" for k in KINDS}
-            if not all(p.exists() for p in out.values()):
-                _store(build_partials(_read(ff.path, lo, hi), iot_ports), out)
-                result.computed += 1
             for k in KINDS:
                 result.files[k].append(out[k])
+            if not all(p.exists() for p in out.values()):
+                todo.append((ff, out))
         else:
-            for k, table in build_partials(_read(ff.path, lo, hi), iot_ports).items():
-                result.tables[k].append(table)
+            todo.append((ff, None))  # an hour the window cuts: in memory, for this call
+
+    def build(item: tuple[_FlowFile, dict[str, Path] | None]) -> dict[str, pa.Table] | None:
+        ff, out = item
+        parts = build_partials(_read(ff.path, lo, hi), iot_ports)
+        if out is None:
+            return parts
+        _store(parts, out)
+        return None
+
+    # The kernels, the Parquet reader and writer release the GIL: files build in parallel.
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for parts in pool.map(build, todo):
+            if parts is None:
+                result.computed += 1
+            else:
+                for k, table in parts.items():
+                    result.tables[k].append(table)
     return result
 
 
