@@ -25,13 +25,24 @@ __all__ = ["FlowWriter", "PartObserver", "write_flow_file"]
 # Rows per file and per row group: large groups compress best and DuckDB scans them in parallel.
 ROWS_PER_FILE = 4_000_000
 ROW_GROUP_ROWS = 1_000_000
-# Low-cardinality columns dictionary-encode well. Ports and SYN windows are near-random per
-# darknet packet: their dictionaries cost encode time and bytes, so they go plain + zstd, as do
-# addresses (sorted sources compress well). zstd level 1 writes ~20% faster than 3 and, with
-# these encodings, smaller files than level 3 with dictionaries everywhere (measured on
-# simulated traffic: 4.40 vs 4.67 bytes per row).
-_DICTIONARY = [
-    "time",
+# Encodings chosen by measuring each column of the 10M-packet benchmark's flow table (9.6M
+# rows; CPU ns per row and bytes per row, each column written alone, zstd level 1):
+# - Parquet stores the 8- and 16-bit columns as INT32, so their plain pages are half or more
+#   zero bytes that zstd spends its time finding. BYTE_STREAM_SPLIT writes each byte of the
+#   values as its own stream: the zero streams cost zstd next to nothing, the rest compresses
+#   byte-wise (dst_ip, a /24's addresses: 19 ns / 1.20 B plain -> 7.6 ns / 0.92 B split;
+#   ports 13-19 ns -> 9-13 ns; the counters and small fields 6-10 ns -> ~5 ns).
+# - A dictionary only for time (the minutes of the hour: 13 ns / 0.66 B, plain is 33 ns / 1.24
+#   B); for ports, windows and the small fields the dictionary's hashing costs more than it
+#   saves.
+# - Plain for the sorted sources and the SYN windows (split is no faster there and larger).
+# Whole table (benchmarks/ingest.py's flows, as ingest writes them): 1.50-2.05 -> 0.95-1.05
+# CPU s and 5.52 -> 5.35 bytes per packet. LZ4 for the split columns would save another
+# ~0.1 s at 6.0 bytes per packet; the store stays zstd throughout.
+_SPLIT = (
+    "dst_ip",
+    "src_port",
+    "dst_port",
     "protocol",
     "ttl",
     "tcp_flags",
@@ -43,13 +54,17 @@ _DICTIONARY = [
     "zmap_cnt",
     "spoofed_cnt",
     "quirk_cnt",
-]
-
+)
 
 _OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "compression_level": 1,
-    "use_dictionary": _DICTIONARY,
+    "use_dictionary": ["time"],
+    "column_encoding": {
+        **dict.fromkeys(_SPLIT, "BYTE_STREAM_SPLIT"),
+        "src_ip": "PLAIN",
+        "tcp_synwinlen": "PLAIN",
+    },
     "write_statistics": ["time", "src_ip", "dst_ip", "dst_port", "protocol"],
 }
 
