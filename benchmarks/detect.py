@@ -3,19 +3,18 @@
 Writes ``--rows`` flow tuples (default 100M) from ``--sources`` heavy-tailed IPv4 sources into a
 store in the store's Parquet layout (``write_flow_file``; rows in (hour, source, destination)
 order within each file, as ingest writes them), reads the files once to warm the page cache,
-then measures, in this order and in one process:
+then measures, each in a child process of its own (its own CPU time and peak memory):
 
 1. peer: plain DuckDB ``SELECT src_ip, count(*), count(DISTINCT dst_ip) ... GROUP BY src_ip``
    over the same files (what one exact distinct count per source costs on its own);
-2. ``compute_features``: the whole feature query (every counter, distinct destinations and
-   ports, TTL mode, header sample, response windows) -> flow tuples scanned per second;
-3. ``run_detection``: features + IP data + rules + evidence + replacing the hosts table
-   (SQLite), end to end -> flow tuples per second.
+2. ``compute_features`` cold (the partial-aggregate cache emptied: every flow file's partials
+   are built, see detect.partials) and warm (cached partials merged);
+3. ``run_detection`` end to end (features, IP data, rules, evidence, replacing the SQLite hosts
+   table), cold and warm.
 
-Rates are flow tuples in the store divided by wall-clock seconds; the process's CPU seconds
-(all threads) are printed too, as they vary less than wall time on a shared machine. Peak
-memory is the process's peak resident set (DuckDB's buffers are capped by
-``duckdb_memory_limit``). Target (issue 4): >= 20M flow tuples/s on the 2-core build machine.
+Rates are flow tuples in the store divided by the phase's wall-clock seconds (including the
+child's start, a fork); CPU seconds (all threads) are printed too, as they vary less than wall
+time on a shared machine. Target (issue 4): >= 20M flow tuples/s on the 2-core build machine.
 
     .venv/bin/python benchmarks/detect.py [--rows 100000000] [--sources 200000] [--keep DIR]
 """
@@ -23,20 +22,28 @@ memory is the process's peak resident set (DuckDB's buffers are capped by
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
+import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from iotnotice.db import connect
 from iotnotice.detect import run_detection
 from iotnotice.detect.features import compute_features
 from iotnotice.detect.flows import open_flows
+from iotnotice.detect.run import monitored_addresses
 from iotnotice.schemas import FLOW_TUPLE, arrow_schema
-from iotnotice.settings import load_settings
+from iotnotice.settings import Settings, load_settings
 from iotnotice.store.sensors import add_sensor, list_sensors
 from iotnotice.store.writer import write_flow_file
 
@@ -90,13 +97,56 @@ def write_store(root: Path, rows: int, n_sources: int, chunk: int = 4_000_000) -
         part += 1
 
 
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+@dataclass
+class Phase:
+    """Wall and CPU seconds and peak RSS of one phase, run in a child process of its own."""
+
+    wall: float
+    cpu: float
+    peak_mib: float
+    info: dict[str, Any]
 
 
-def _cpu() -> float:
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_utime + use.ru_stime
+def in_child(fn: Callable[[], dict[str, Any]]) -> Phase:
+    """Run ``fn`` in a forked child: its own CPU time and peak memory, not the parent's."""
+    read, write = os.pipe()
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read)
+        try:
+            info = fn()
+        except BaseException as exc:  # report, never fall back into the parent's code
+            info = {"error": repr(exc)}
+        with os.fdopen(write, "w") as out:
+            json.dump(info, out)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as inp:
+        info = json.load(inp)
+    _, _, usage = os.wait4(pid, 0)
+    if "error" in info:
+        sys.exit(f"phase failed: {info['error']}")
+    wall = time.perf_counter() - start
+    return Phase(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, info)
+
+
+def _peer(settings: Settings) -> dict[str, Any]:
+    con = open_flows(settings)
+    return {"sources": con.sql(_PEER).to_arrow_table().num_rows}
+
+
+def _features(settings: Settings) -> dict[str, Any]:
+    engine = connect(settings)
+    con = open_flows(settings)
+    return {
+        "sources": len(compute_features(con, settings, monitored_addresses(engine, None, None)))
+    }
+
+
+def _detect(settings: Settings) -> dict[str, Any]:
+    summary = run_detection(settings, connect(settings))
+    return {"sources": summary.sources, "classes": summary.by_class}
 
 
 def main() -> None:
@@ -107,52 +157,50 @@ def main() -> None:
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="iotnotice-bench-"))
     settings = load_settings(environ={}, data_dir=str(base))
-    if not any(settings.flows_path.glob("sensor=*/date=*/hour=*/*.parquet")):
+    files = list(settings.flows_path.glob("sensor=*/date=*/hour=*/*.parquet"))
+    if not files:
         t = time.perf_counter()
         write_store(settings.flows_path, args.rows, args.sources)
         print(f"wrote {args.rows:,} flow tuples in {time.perf_counter() - t:.1f} s")
+        files = list(settings.flows_path.glob("sensor=*/date=*/hour=*/*.parquet"))
     engine = connect(settings)
     if not list_sensors(engine):
         add_sensor(engine, "bench", ["203.0.113.0/24"])
-    con = open_flows(settings)
-    rows = con.execute("SELECT count(*) FROM flows").fetchall()[0][0]
-    print(f"store: {rows:,} flow tuples; duckdb_memory_limit {settings.duckdb_memory_limit}")
-    # Read every file's bytes once, so no timing below includes disk reads of a cold page cache
-    # (plain reads: decoding them here would raise the process's peak memory).
+    engine.dispose()
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    size = sum(f.stat().st_size for f in files)
+    print(f"store: {rows:,} flow tuples in {len(files)} files, {size / 2**20:.0f} MiB")
+    # Read every file's bytes once, so no timing below includes disk reads of a cold page cache.
     t = time.perf_counter()
-    for path in settings.flows_path.glob("sensor=*/date=*/hour=*/*.parquet"):
+    for path in files:
         with path.open("rb") as fh:
             while fh.read(1 << 24):
                 pass
     print(f"page-cache warm-up: {time.perf_counter() - t:.2f} s (not counted)")
 
-    t, c = time.perf_counter(), _cpu()
-    con.sql(_PEER).to_arrow_table()
-    peer_s, peer_c = time.perf_counter() - t, _cpu() - c
+    peer = in_child(lambda: _peer(settings))
     print(
-        f"peer (DuckDB count(DISTINCT dst_ip) per source): {peer_s:.2f} s = {_rate(rows, peer_s)}"
-        f"; {peer_c:.1f} CPU s"
+        f"peer, DuckDB count(DISTINCT dst_ip) per source: {peer.wall:.2f} s = "
+        f"{_rate(rows, peer.wall)}; {peer.cpu:.1f} CPU s; peak RSS {peer.peak_mib:.0f} MiB"
     )
-
-    t, c = time.perf_counter(), _cpu()
-    feats = compute_features(con, settings, 256)
-    feat_s, feat_c = time.perf_counter() - t, _cpu() - c
-    con.close()
-    print(
-        f"compute_features: {len(feats):,} sources in {feat_s:.2f} s = {_rate(rows, feat_s)} "
-        f"({feat_s / peer_s:.1f}x the peer's time); {feat_c:.1f} CPU s "
-        f"({feat_c / peer_c:.1f}x the peer's); peak RSS {_peak_mib():.0f} MiB"
-    )
-
-    t, c = time.perf_counter(), _cpu()
-    summary = run_detection(settings, engine)
-    total, total_c = time.perf_counter() - t, _cpu() - c
-    print(
-        f"run_detection (end to end): {total:.2f} s = {_rate(rows, total)} "
-        f"({total / peer_s:.1f}x the peer's time); {total_c:.1f} CPU s "
-        f"({total_c / peer_c:.1f}x the peer's); classes {summary.by_class}"
-    )
-    print(f"peak RSS: {_peak_mib():.0f} MiB")
+    phases = [
+        ("compute_features, cold (builds every file's partials)", _features, True),
+        ("compute_features, warm (partials cached)", _features, False),
+        ("run_detection end to end, cold", _detect, True),
+        ("run_detection end to end, warm", _detect, False),
+    ]
+    for name, fn, cold in phases:
+        if cold:
+            shutil.rmtree(settings.data_path / "detect-partials", ignore_errors=True)
+        run = in_child(lambda fn=fn: fn(settings))  # type: ignore[misc]
+        print(
+            f"{name}: {run.wall:.2f} s = {_rate(rows, run.wall)} ({run.wall / peer.wall:.1f}x "
+            f"the peer's time); {run.cpu:.1f} CPU s; peak RSS {run.peak_mib:.0f} MiB"
+        )
+    print(f"classes: {run.info['classes']} ({run.info['sources']:,} sources)")
+    partials = list((settings.data_path / "detect-partials").rglob("*.parquet"))
+    cached = sum(p.stat().st_size for p in partials)
+    print(f"partials cache: {cached / 2**20:.0f} MiB ({cached / size:.0%} of the flow store)")
 
 
 _PEER = "SELECT src_ip, count(*), count(DISTINCT dst_ip) FROM flows GROUP BY src_ip"

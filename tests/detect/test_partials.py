@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from flowstore import DARKNET, T0, flow, syns, write_store
 
+from iotnotice.detect import features, partials
 from iotnotice.detect.features import Features, compute_features, parse_ports
 from iotnotice.detect.flows import open_flows
 from iotnotice.detect.partials import partials_for_window
@@ -125,3 +127,48 @@ def test_an_empty_store_and_an_empty_window_give_no_sources(tmp_path: Path) -> N
     assert len(_features(settings)) == 0
     write_store(settings.flows_path, _rows())
     assert len(_features(settings, T0 + 86400, T0 + 2 * 86400)) == 0
+
+
+def test_merging_in_source_range_passes_gives_the_same_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window too large for one pass is merged range by range (bounded memory): same result."""
+    settings = _settings(tmp_path)
+    rows = _rows()
+    rows += [flow(src_ip6=bytes(15) + bytes([k]), dst_ip6=bytes(16), time=T0) for k in (1, 2)]
+    rows += [flow(src_ip=f"10.{k}.0.1", dst_ip=DARKNET + k, time=T0 + k) for k in range(60)]
+    write_store(settings.flows_path, rows)
+    whole = _features(settings)
+    monkeypatch.setattr(features, "_PASS_ROWS", 10)
+    parts = partials_for_window(settings, parse_ports(settings.iot_ports), None, None)
+    assert len(parts.ranges(10)) > 3
+    split = _features(settings)
+    assert len(split) == len(whole) == 65
+    assert [x for x in split["src_ip6"] if x is not None] == [
+        bytes(15) + b"\x01",
+        bytes(15) + b"\x02",
+    ]
+    for name, want in whole.columns.items():
+        got = split[name]
+        assert list(map(str, got)) == list(map(str, want)), name
+
+
+def test_building_a_file_batch_by_batch_gives_the_same_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flow file is built in batches (bounded memory) and the batch partials merged."""
+    rows = _rows()
+    rows += [flow(src_ip6=bytes(15) + bytes([k % 3]), dst_ip6=bytes([k]) * 16) for k in range(9)]
+    one = _settings(tmp_path / "one")
+    write_store(one.flows_path, rows)
+    batched = _settings(tmp_path / "batched")
+    write_store(batched.flows_path, rows)
+    whole = _features(one)
+    monkeypatch.setattr(partials, "_BATCH", 7)
+    split = _features(batched)
+    assert len(split) == len(whole) == 6
+    for name, want in whole.columns.items():
+        assert list(map(str, split[name])) == list(map(str, want)), name
+    # Merged per file: one partial row per (source, signature), however many batches.
+    sig = pq.read_table(next(batched.data_path.glob("detect-partials/*/*/*/hour=00/*.sig.parquet")))
+    assert sig.num_rows == len({(r["src_ip"], r["src_ip6"]) for r in rows if r["time"] < T0 + 3600})

@@ -24,6 +24,7 @@ depend on (``iot_ports``), so changing them never mixes old and new.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,10 @@ _COLUMNS = [
     "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt",
 ]  # fmt: skip
 _IP6 = pa.binary(16)
+# Flow rows per build batch (~0.3 GB at the build's peak).
+_BATCH = 1 << 20
+# Rows per row group of a partial file: small, so a read of one source range skips the rest.
+_GROUP = 1 << 16
 _EMPTY_FLOWS = arrow_schema(FLOW_TUPLE).empty_table().select(_COLUMNS)
 
 
@@ -73,14 +78,52 @@ class PartialSet:
     flow_files: int = 0
     computed: int = 0  # partial sets this call built for the cache
 
-    def read(self, kind: str) -> pa.Table:
-        """Every partial row of ``kind`` (typed, possibly empty)."""
-        tables = list(self.tables[kind])
+    def read(self, kind: str, lo: int = 0, hi: int = 2**32) -> pa.Table:
+        """The partial rows of ``kind`` whose ``src_ip`` is in [lo, hi) (IPv6 rows carry 0)."""
+        whole = lo == 0 and hi == 2**32
+        tables = [
+            t if whole else t.filter(_in_range(pc.field("src_ip"), lo, hi))
+            for t in self.tables[kind]
+        ]
         if self.files[kind]:
-            tables.insert(0, ds.dataset([str(p) for p in self.files[kind]]).to_table())
+            data = ds.dataset([str(p) for p in self.files[kind]])
+            # Partial files are sorted by source in small row groups: the filter skips most.
+            rows = (
+                data.to_table()
+                if whole
+                else data.to_table(filter=_in_range(pc.field("src_ip"), lo, hi))
+            )
+            tables.insert(0, rows)
         if not tables:
             tables.append(build_partials(_EMPTY_FLOWS, [])[kind])
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    def ranges(self, max_rows: int) -> list[tuple[int, int]]:
+        """Source-address ranges splitting the window's partial rows into passes of about
+        ``max_rows`` rows, so that the merge's memory stays bounded whatever the window."""
+        total = sum(t.num_rows for ts in self.tables.values() for t in ts)
+        total += sum(pq.ParquetFile(p).metadata.num_rows for ps in self.files.values() for p in ps)
+        passes = -(-total // max(max_rows, 1))
+        if passes <= 1:
+            return [(0, 2**32)]
+        # Cut at quantiles of the sources of the largest kinds' rows.
+        src = np.concatenate(
+            [self.read_column("dsts", "src_ip"), self.read_column("ports", "src_ip")]
+        )
+        cuts = np.unique(np.quantile(src, np.arange(1, passes) / passes).astype(np.int64) + 1)
+        edges = [0, *[int(c) for c in cuts if 0 < c < 2**32], 2**32]
+        return list(itertools.pairwise(edges))
+
+    def read_column(self, kind: str, column: str) -> np.ndarray:
+        parts = [t.column(column).to_numpy() for t in self.tables[kind]]
+        if self.files[kind]:
+            data = ds.dataset([str(p) for p in self.files[kind]])
+            parts.append(data.to_table(columns=[column]).column(column).to_numpy())
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+
+
+def _in_range(field: pc.Expression, lo: int, hi: int) -> pc.Expression:
+    return (field >= lo) & (field < hi)
 
 
 def _cache_dir(settings: Settings, iot_ports: list[int]) -> Path:
@@ -107,59 +150,116 @@ def _flow_files(settings: Settings) -> list[_FlowFile]:
 def _ranks(values: list[bytes | None]) -> tuple[list[bytes | None], np.ndarray]:
     """(sorted distinct values, each value's rank): uint64 ids that sort as the bytes do."""
     universe = sorted(set(values), key=lambda b: b or b"")
+    return universe, _ids(values, universe)
+
+
+def _ids(values: list[bytes | None], universe: list[bytes | None]) -> np.ndarray:
     index = {v: i for i, v in enumerate(universe)}
-    return universe, np.array([index[v] for v in values], dtype=np.uint64)
+    return np.array([index[v] for v in values], dtype=np.uint64)
+
+
+def family_rows(table: pa.Table, v6: bool) -> pa.Table:
+    """The rows of ``table`` with an IPv6 (``v6``) or an IPv4 source."""
+    nulls = table.column("src_ip6").null_count
+    if nulls in (0, table.num_rows):  # one family only (IPv4: the usual case): no copy
+        return table if (nulls == 0) == v6 else table.slice(0, 0)
+    valid = pc.is_valid(table.column("src_ip6"))
+    return table.filter(valid if v6 else pc.invert(valid))
+
+
+@dataclass
+class Family:
+    """One family's rows as numpy columns, addresses as uint64 ids (``src``, ``dst``): IPv4
+    addresses themselves, IPv6 ones as ranks in ``srcs`` / ``dsts`` (ids sort as addresses)."""
+
+    cols: dict[str, np.ndarray]
+    v6: bool
+    srcs: list[bytes | None] | None = None
+    dsts: list[bytes | None] | None = None
+
+    @classmethod
+    def of(cls, table: pa.Table, v6: bool, srcs: list[bytes | None] | None = None) -> Family:
+        """``table``'s rows (all of the family) with ids; ``srcs``: a given IPv6 universe."""
+        cols = {c: table.column(c).to_numpy() for c in table.column_names if "_ip" not in c}
+        fam = cls(cols, v6)
+        has_dst = "dst_ip" in table.column_names
+        if v6:
+            src6 = table.column("src_ip6").to_pylist()
+            if srcs is None:
+                fam.srcs, cols["src"] = _ranks(src6)
+            else:
+                fam.srcs, cols["src"] = srcs, _ids(src6, srcs)
+            if has_dst:
+                fam.dsts, cols["dst"] = _ranks(table.column("dst_ip6").to_pylist())
+        else:
+            cols["src"] = table.column("src_ip").to_numpy().astype(np.uint64)
+            if has_dst:
+                cols["dst"] = table.column("dst_ip").to_numpy().astype(np.uint64)
+        return fam
+
+    def table(self, merged: dict[str, np.ndarray]) -> pa.Table:
+        """Partial rows with ids (as ``combine`` gives them) back to a table with addresses."""
+        merged = dict(merged)
+        out: dict[str, pa.Array] = {}
+        for end, universe in (("src", self.srcs), ("dst", self.dsts)):
+            if end not in merged:
+                continue
+            ids = merged.pop(end)
+            if self.v6:
+                out[f"{end}_ip"] = pa.array(np.zeros(len(ids), dtype=np.uint32))
+                assert universe is not None
+                out[f"{end}_ip6"] = pa.array([universe[i] for i in ids.tolist()], type=_IP6)
+            else:
+                out[f"{end}_ip"] = pa.array(ids.astype(np.uint32))
+                out[f"{end}_ip6"] = pa.nulls(len(ids), _IP6)
+        out.update({name: pa.array(values) for name, values in merged.items()})
+        return pa.table(out)
 
 
 def build_partials(table: pa.Table, iot_ports: list[int]) -> dict[str, pa.Table]:
     """The partials of flow rows (``_COLUMNS``, any order): per kind a table sorted by key,
     IPv6 sources first (as ranks in the file), then IPv4."""
     pieces: dict[str, list[pa.Table]] = {k: [] for k in KINDS}
-    valid = pc.is_valid(table.column("src_ip6"))
-    nulls = table.column("src_ip6").null_count
     for v6 in (True, False):
-        if nulls in (0, table.num_rows):  # one family only (IPv4: the usual case): no copy
-            rows_t = table if (nulls == 0) == v6 else table.slice(0, 0)
-        else:
-            rows_t = table.filter(valid if v6 else pc.invert(valid))
-        if rows_t.num_rows == 0 and v6:
+        rows = family_rows(table, v6)
+        if rows.num_rows == 0 and v6:
             continue  # (an empty IPv4 part still gives every kind its typed columns)
-        rows = {c: rows_t.column(c).to_numpy() for c in _COLUMNS if not c.endswith("ip6")}
-        if v6:
-            srcs, rows["src"] = _ranks(rows_t.column("src_ip6").to_pylist())
-            dsts, rows["dst"] = _ranks(rows_t.column("dst_ip6").to_pylist())
-        else:
-            rows["src"] = rows["src_ip"].astype(np.uint64)
-            rows["dst"] = rows["dst_ip"].astype(np.uint64)
-        for kind, cols in row_partials(rows, iot_ports).items():
-            merged = combine(kind, cols, runs=True)
-            src = merged.pop("src")
-            out: dict[str, pa.Array] = {}
-            if v6:
-                out["src_ip"] = pa.array(np.zeros(len(src), dtype=np.uint32))
-                out["src_ip6"] = pa.array([srcs[i] for i in src.tolist()], type=_IP6)
-            else:
-                out["src_ip"] = pa.array(src.astype(np.uint32))
-                out["src_ip6"] = pa.nulls(len(src), _IP6)
-            if kind == "dsts":
-                dst = merged.pop("dst")
-                if v6:
-                    out["dst_ip"] = pa.array(np.zeros(len(dst), dtype=np.uint32))
-                    out["dst_ip6"] = pa.array([dsts[i] for i in dst.tolist()], type=_IP6)
-                else:
-                    out["dst_ip"] = pa.array(dst.astype(np.uint32))
-                    out["dst_ip6"] = pa.nulls(len(dst), _IP6)
-            out.update({name: pa.array(values) for name, values in merged.items()})
-            pieces[kind].append(pa.table(out))
+        fam = Family.of(rows, v6)
+        for kind, cols in row_partials(fam.cols, iot_ports).items():
+            pieces[kind].append(fam.table(combine(kind, cols, runs=True)))
     return {kind: pa.concat_tables(parts) for kind, parts in pieces.items()}
 
 
-def _read(path: Path, lo: int, hi: int) -> pa.Table:
-    table = pq.read_table(path, columns=_COLUMNS)
-    if lo > -(2**62) or hi < 2**62:
-        time = table.column("time")
-        table = table.filter(pc.and_(pc.greater_equal(time, lo), pc.less(time, hi)))
-    return table
+def combine_tables(kind: str, tables: list[pa.Table]) -> pa.Table:
+    """Partial tables of one kind merged into one (sorted by key, IPv6 sources first)."""
+    table = pa.concat_tables(tables)
+    pieces = []
+    for v6 in (True, False):
+        rows = family_rows(table, v6)
+        if rows.num_rows == 0 and v6:
+            continue
+        fam = Family.of(rows, v6)
+        pieces.append(fam.table(combine(kind, fam.cols)))
+    return pa.concat_tables(pieces)
+
+
+def _build_file(path: Path, iot_ports: list[int], lo: int, hi: int) -> dict[str, pa.Table]:
+    """The partials of one flow file's rows with ``lo <= time < hi``, built batch by batch
+    (memory bounded by a batch, whatever the file) and merged."""
+    pieces: dict[str, list[pa.Table]] = {k: [] for k in KINDS}
+    whole = lo <= -(2**62) and hi >= 2**62
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=_COLUMNS):
+        table = pa.Table.from_batches([batch])
+        if not whole:
+            time = table.column("time")
+            table = table.filter(pc.and_(pc.greater_equal(time, lo), pc.less(time, hi)))
+        for kind, part in build_partials(table, iot_ports).items():
+            pieces[kind].append(part)
+    if not pieces["sig"]:
+        return build_partials(_EMPTY_FLOWS, iot_ports)
+    return {
+        k: parts[0] if len(parts) == 1 else combine_tables(k, parts) for k, parts in pieces.items()
+    }
 
 
 def _store(parts: dict[str, pa.Table], out: dict[str, Path]) -> None:
@@ -167,7 +267,7 @@ def _store(parts: dict[str, pa.Table], out: dict[str, Path]) -> None:
         target = out[kind]
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        pq.write_table(part, tmp, compression="zstd", compression_level=1)
+        pq.write_table(part, tmp, compression="zstd", compression_level=1, row_group_size=_GROUP)
         os.replace(tmp, target)  # atomic: a concurrent run sees the old or the new file
 
 
@@ -202,7 +302,7 @@ def partials_for_window(
 
     def build(item: tuple[_FlowFile, dict[str, Path] | None]) -> dict[str, pa.Table] | None:
         ff, out = item
-        parts = build_partials(_read(ff.path, lo, hi), iot_ports)
+        parts = _build_file(ff.path, iot_ports, lo, hi)
         if out is None:
             return parts
         _store(parts, out)
