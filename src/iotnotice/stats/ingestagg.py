@@ -85,16 +85,29 @@ def _runs(src: np.ndarray, packets: np.ndarray, mirai: np.ndarray) -> tuple:
 
 @njit(cache=True, nogil=True)
 def _ports(protocol: np.ndarray, port: np.ndarray, packets: np.ndarray, flows: np.ndarray) -> tuple:
-    """Per (protocol, port): protocol, port, packet sum, flow sum (an open-addressing table)."""
+    """Per (protocol, port): protocol, port, packet sum, flow sum (an open-addressing table).
+
+    There are at most 65536 keys per protocol present: the table and sums are sized for
+    that bound when it is below the row count (a part of a flow file has a million rows
+    and a few protocols; sized for the rows they were 40 MB of fresh pages per part).
+    """
     n = len(port)
+    seen = np.zeros(256, dtype=np.bool_)
+    for i in range(n):
+        seen[protocol[i]] = True
+    bound = 0
+    for v in range(256):
+        if seen[v]:
+            bound += 65536
+    bound = min(bound, n)
     size = 1024
-    while size < 2 * n and size < (1 << 25):
+    while size < 2 * bound and size < (1 << 25):
         size *= 2
     mask = size - 1
     table = np.full(size, -1, dtype=np.int64)
-    keys = np.empty(n, dtype=np.int64)
-    pk = np.zeros(n, dtype=np.int64)
-    rows = np.zeros(n, dtype=np.int64)
+    keys = np.empty(bound, dtype=np.int64)
+    pk = np.zeros(bound, dtype=np.int64)
+    rows = np.zeros(bound, dtype=np.int64)
     g = 0
     for i in range(n):
         key = (np.int64(protocol[i]) << 16) | np.int64(port[i])
@@ -165,13 +178,27 @@ def _one_day(day: int, rows: pa.Table, kind: str) -> pa.Table:
     return _with_day(day, columns, schema)
 
 
+_ONES: list[np.ndarray] = [np.ones(0, dtype=np.int64)]
+
+
+def _ones(n: int) -> np.ndarray:
+    """``n`` ones (int64), a read-only slice of one shared array (one flow per row)."""
+    if len(_ONES[0]) < n:
+        ones = np.ones(max(n, 2 * len(_ONES[0])), dtype=np.int64)
+        ones.flags.writeable = False
+        _ONES[0] = ones
+    return _ONES[0][:n]
+
+
 def _partial(table: pa.Table) -> dict[str, pa.Table]:
     """Both partial aggregates of one part of a flow file (FLOW_TUPLE columns)."""
     if table.num_rows == 0:
         return {}
-    day = table.column("time").to_numpy() // _DAY
+    time = table.column("time").to_numpy()
+    first = int(time.min()) // _DAY
     packets = table.column("packet_cnt").to_numpy()
-    if int(day.min()) == int(day.max()) and table.column("src_ip6").null_count == len(day):
+    n = table.num_rows
+    if first == int(time.max()) // _DAY and table.column("src_ip6").null_count == n:
         # The writer's case (one hour, IPv4): straight from the columns, no intermediate table.
         sources = _source_sums(
             table.column("src_ip").to_numpy(), packets, table.column("mirai_cnt").to_numpy()
@@ -180,9 +207,8 @@ def _partial(table: pa.Table) -> dict[str, pa.Table]:
             table.column("protocol").to_numpy(),
             table.column("dst_port").to_numpy(),
             packets,
-            np.ones(len(day), dtype=np.int64),
+            _ones(n),
         )
-        first = int(day[0])
         ports = [proto, port, p_pk, p_flows]
         return {
             "sources": _with_day(first, sources, _SOURCES),
@@ -190,7 +216,7 @@ def _partial(table: pa.Table) -> dict[str, pa.Table]:
         }
     rows = pa.table(
         {
-            "day": day,
+            "day": time // _DAY,
             "src_ip": table.column("src_ip"),
             "src_ip6": table.column("src_ip6").cast(pa.binary()),
             "packets": table.column("packet_cnt").cast(pa.int64()),
