@@ -7,12 +7,17 @@ measures on that same file: ``iotnotice ingest`` end to end (decode, fingerprint
 Parquet written and committed, manifest), the decode kernel alone (``read_chunks``),
 ``tcpdump -r FILE -w /dev/null``, and a dpkt loop counting packets per source (on a prefix of
 the file, extrapolated); plus bytes stored per packet and the ingest's peak RSS.
+
+With ``--phases`` it also runs the ingest once more in a process of its own with the pipeline's
+steps wrapped, and prints each step's thread CPU seconds and minor page faults (steps run in
+two threads: decode, aggregate and split in the worker, the Parquet writes in the main one).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -105,7 +110,80 @@ def dpkt_loop(pcap: Path, limit: int) -> int:
     return n
 
 
+# (module, attribute, label) of the steps --phases measures; nested steps are indented.
+PHASES = (
+    ("iotnotice.capture.reader:_Decoder", "walk", "decode (kernel calls)"),
+    ("iotnotice.store.ingest", "aggregate", "flow tuples (aggregate)"),
+    ("iotnotice.store.flows", "_packed", "  pack"),
+    ("iotnotice.store.flows", "_storage_order", "  sort"),
+    ("iotnotice.store.flows", "_group", "  group"),
+    ("iotnotice.store.flows", "_unpack", "  unpack"),
+    ("iotnotice.store.writer:FlowWriter", "split", "hour cuts + statistics partials"),
+    ("iotnotice.stats.ingestagg:IngestAggregator", "prepare", "  statistics partials"),
+    ("iotnotice.store.writer:FlowWriter", "add_parts", "Parquet writes (incl. closing)"),
+    ("iotnotice.stats.ingestagg:IngestAggregator", "close", "  statistics files"),
+    ("iotnotice.store.writer:FlowWriter", "commit", "commit"),
+    ("iotnotice.stats.aggregates", "compact_aggregates", "month-set compaction"),
+)
+
+
+def phases_child(pcap: Path) -> None:
+    """Run ``iotnotice ingest pcap`` in this process with PHASES wrapped; report on exit."""
+    import atexit
+    import functools
+    import importlib
+    import threading
+
+    start = time.process_time()
+    totals: dict[str, list[float]] = {label: [0.0, 0.0, 0] for _m, _a, label in PHASES}
+    lock = threading.Lock()
+
+    def wrap(fn: Callable[..., object], label: str) -> Callable[..., object]:
+        @functools.wraps(fn)
+        def timed_step(*args: object, **kwargs: object) -> object:
+            faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+            cpu = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                cpu = time.thread_time() - cpu
+                faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
+                with lock:
+                    t = totals[label]
+                    t[0] += cpu
+                    t[1] += faults
+                    t[2] += 1
+
+        return timed_step
+
+    for where, attr, label in PHASES:
+        module, _, cls = where.partition(":")
+        owner = importlib.import_module(module)
+        if cls:
+            owner = getattr(owner, cls)
+        setattr(owner, attr, wrap(getattr(owner, attr), label))
+    imported = time.process_time() - start
+
+    def report() -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        print(
+            f"phases: process CPU {time.process_time():.2f} s (of which importing the pipeline "
+            f"{imported:.2f} s), {usage.ru_minflt:,} minor faults"
+        )
+        for label, (cpu, faults, calls) in totals.items():
+            print(f"  {label:<34} {cpu:7.3f} s CPU {int(faults):9,} faults {int(calls):5} calls")
+
+    atexit.register(report)
+    from iotnotice.cli import main as cli_main
+
+    sys.argv = ["iotnotice", "ingest", str(pcap)]
+    cli_main()
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--phases-child":
+        phases_child(Path(sys.argv[2]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=10_000_000)
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "iotnotice-bench")
@@ -114,6 +192,7 @@ def main() -> None:
         "--chunk", type=int, default=default_chunk, help="chunk_packets (default: the setting's)"
     )
     ap.add_argument("--dpkt-packets", type=int, default=300_000, help="packets for the dpkt loop")
+    ap.add_argument("--phases", action="store_true", help="also print CPU time per pipeline step")
     args = ap.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -165,6 +244,16 @@ def main() -> None:
             print(f"  ingest vs {name.split()[0]}: {wall:.2f}x wall, {cpu:.2f}x CPU")
     print(f"stored: {stored:,} bytes = {stored / packets:.2f} bytes/packet")
     print(f"ingest peak RSS: {ing.rss / 2**20:.0f} MiB")
+    if args.phases:
+        shutil.rmtree(data, ignore_errors=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--phases-child", str(pcap)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        print(out[out.index("phases:") :].rstrip())
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
