@@ -117,3 +117,16 @@ def test_hours_years_apart_match_reference() -> None:
     chunk.columns["ts"][::2] += 10 * 365 * 86400 * 10**9
     keep = np.ones(3000, bool)
     assert rows_of(aggregate(chunk, keep, 60)) == reference(chunk, keep, 60)
+
+
+def test_reused_output_columns_never_change_a_live_table() -> None:
+    """aggregate() reuses its output columns only once no table refers to them."""
+    rng = np.random.default_rng(11)
+    chunks = [random_chunk(rng, 4000, wide=False, hours=1) for _ in range(6)]
+    keep = np.ones(4000, bool)
+    expected = [reference(c, keep, 60) for c in chunks]
+    kept = [aggregate(chunks[0], keep, 60), aggregate(chunks[1], keep, 60).slice(5, 50)]
+    for c, want in zip(chunks[2:], expected[2:], strict=True):
+        assert rows_of(aggregate(c, keep, 60)) == want  # dropped at once: its columns recycle
+    assert rows_of(kept[0]) == expected[0]
+    assert rows_of(kept[1]) == expected[1][5:55]

@@ -10,6 +10,7 @@ row. Rows come out in storage order, so the writer only slices them into hour fi
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -275,16 +276,21 @@ def _same_key(
 
 @njit(cache=True, nogil=True)
 def _group(
-    rows: np.ndarray, index: np.ndarray, s6: np.ndarray, d6: np.ndarray, first: np.ndarray
+    rows: np.ndarray,
+    index: np.ndarray,
+    s6: np.ndarray,
+    d6: np.ndarray,
+    first: np.ndarray,
+    counts: np.ndarray,
 ) -> tuple:
     """Flow rows of packed packets in storage order: (first row of each group, counters).
 
     Packets of one flow share hour, source and destination, so after the sort they sit in one
     run; each run is grouped on its own (pairwise when short, with a small hash table when
-    long), which keeps every lookup in cache. Counters are [packets, 5 fingerprint bits].
+    long), which keeps every lookup in cache. Counters are [packets, 5 fingerprint bits],
+    written into ``counts`` (6 rows of at least ``len(index)``; zeroed here per group).
     """
     n = len(index)
-    counts = np.zeros((6, n), dtype=np.uint32)
     g = 0
     k = 0
     while k < n:
@@ -300,8 +306,15 @@ def _group(
                     gid += 1
                 if gid == g:
                     first[g] = r
+                    for b in range(6):
+                        counts[b, g] = 0
                     g += 1
-                _count(counts, gid, rows[r, 3])
+                counts[0, gid] += 1
+                f = (rows[r, 3] >> np.uint64(8)) & np.uint64(0x1F)
+                if f:
+                    for bit in range(5):
+                        if f & np.uint64(1 << bit):
+                            counts[bit + 1, gid] += 1
         else:
             size = 64
             while size < 2 * (e - k):
@@ -322,42 +335,30 @@ def _group(
                     if gid < 0:
                         table[slot] = g
                         first[g] = r
+                        for b in range(6):
+                            counts[b, g] = 0
                         gid = g
                         g += 1
                         break
                     if _same_key(rows, first[gid], r, index, s6, d6):
                         break
                     slot = (slot + 1) & (size - 1)
-                _count(counts, gid, rows[r, 3])
+                counts[0, gid] += 1
+                f = (rows[r, 3] >> np.uint64(8)) & np.uint64(0x1F)
+                if f:
+                    for bit in range(5):
+                        if f & np.uint64(1 << bit):
+                            counts[bit + 1, gid] += 1
         k = e
     return first[:g], counts[:, :g]
 
 
-@njit(cache=True, inline="always")
-def _count(counts: np.ndarray, gid: int, word: np.uint64) -> None:
-    counts[0, gid] += 1
-    f = (word >> np.uint64(8)) & np.uint64(0xFF)
-    if f:
-        for bit in range(5):
-            if f & np.uint64(1 << bit):
-                counts[bit + 1, gid] += 1
-
-
 @njit(cache=True, nogil=True)
-def _unpack(rows: np.ndarray, first: np.ndarray) -> tuple:
-    """Flow-row columns from the packed rows of each group's first packet (as ``_pack`` packs)."""
+def _unpack(rows: np.ndarray, first: np.ndarray, out: tuple) -> tuple:
+    """Flow-row columns from the packed rows of each group's first packet (as ``_pack`` packs),
+    written into ``out`` (time and the ten key columns, each at least ``len(first)`` long)."""
     n = len(first)
-    o_time = np.empty(n, dtype=np.int64)
-    o_src = np.empty(n, dtype=np.uint32)
-    o_dst = np.empty(n, dtype=np.uint32)
-    o_sp = np.empty(n, dtype=np.uint16)
-    o_dp = np.empty(n, dtype=np.uint16)
-    o_pr = np.empty(n, dtype=np.uint8)
-    o_ttl = np.empty(n, dtype=np.uint8)
-    o_fl = np.empty(n, dtype=np.uint8)
-    o_ln = np.empty(n, dtype=np.uint16)
-    o_sl = np.empty(n, dtype=np.uint8)
-    o_sw = np.empty(n, dtype=np.uint16)
+    o_time, o_src, o_dst, o_sp, o_dp, o_pr, o_ttl, o_fl, o_ln, o_sl, o_sw = out
     v6 = np.zeros(n, dtype=np.bool_)
     m8 = np.uint64(0xFF)
     m16 = np.uint64(0xFFFF)
@@ -378,8 +379,9 @@ def _unpack(rows: np.ndarray, first: np.ndarray) -> tuple:
         o_ln[k] = np.uint16(k3 >> np.uint64(32))
         o_sw[k] = np.uint16((k3 >> np.uint64(16)) & m16)
         v6[k] = (k3 & m8) == np.uint64(6)
-    keys = (o_src, o_dst, o_sp, o_dp, o_pr, o_ttl, o_fl, o_ln, o_sl, o_sw)
-    return o_time, keys, v6
+    keys = (o_src[:n], o_dst[:n], o_sp[:n], o_dp[:n], o_pr[:n], o_ttl[:n], o_fl[:n])
+    keys2 = (o_ln[:n], o_sl[:n], o_sw[:n])
+    return o_time[:n], keys + keys2, v6
 
 
 _NULL_IP6: list[pa.Array] = [pa.nulls(0, pa.binary(16))]
@@ -432,6 +434,54 @@ class _Workspace(threading.local):
 
 _WORKSPACE = _Workspace()
 
+# dtypes of the columns aggregate() builds in numba: time, the key columns, then the counters.
+_OUT_DTYPES = (np.int64, np.uint32, np.uint32, np.uint16, np.uint16, np.uint8, np.uint8)
+_OUT_DTYPES += (np.uint8, np.uint16, np.uint8, np.uint16)
+
+
+def _references(arrays: tuple[np.ndarray, ...]) -> list[int]:
+    return [sys.getrefcount(a) for a in arrays]
+
+
+class _OutputPool:
+    """Output columns for ``aggregate``, handed out again once no table uses them.
+
+    The flow tables are zero-copy views of these arrays (pyarrow keeps a reference to each
+    numpy array it wraps). An ingest drops a chunk's table once it is written, and fresh
+    columns for the next chunk (~50 MB per million rows) cost the kernel page faults and
+    zeroing every time. A set is reused only when nothing but the pool refers to its arrays
+    (their reference counts are back to what they were when the pool made them), so a table
+    someone keeps never sees its data change.
+    """
+
+    def __init__(self, sets: int = 4) -> None:
+        self.lock = threading.Lock()
+        self.sets = sets
+        self.pool: list[tuple[int, tuple[np.ndarray, ...], list[int]]] = []
+
+    def take(self, n: int) -> tuple[np.ndarray, ...]:
+        """Views of 11 columns (``n`` long) and of a (6, n or more) counter array.
+
+        The views are made under the lock: from then on they count as uses of the set.
+        """
+        with self.lock:
+            arrays = None
+            for size, pooled, idle in self.pool:
+                if size >= n and _references(pooled) == idle:
+                    arrays = pooled
+                    break
+            if arrays is None:
+                arrays = (
+                    *(np.empty(n, dtype) for dtype in _OUT_DTYPES),
+                    np.empty((6, n), np.uint32),
+                )
+                if len(self.pool) < self.sets:
+                    self.pool.append((n, arrays, _references(arrays)))
+            return (*(a[:n] for a in arrays[:-1]), arrays[-1][:])
+
+
+_OUTPUT = _OutputPool()
+
 
 def aggregate(chunk: PacketChunk, keep: np.ndarray, interval: int) -> pa.Table:
     """Flow tuples of the kept packets of ``chunk`` per ``interval`` seconds (FLOW_TUPLE schema)."""
@@ -449,8 +499,9 @@ def aggregate(chunk: PacketChunk, keep: np.ndarray, interval: int) -> pa.Table:
         index_buf,
     )
     packed, index = _storage_order(packed, index, tuple(a[: len(index)] for a in work))
-    first, counts = _group(packed, index, chunk.src_ip6, chunk.dst_ip6, first_buf)
-    row_time, row_keys, is6 = _unpack(packed, first)
+    *out, counts_buf = _OUTPUT.take(len(chunk))
+    first, counts = _group(packed, index, chunk.src_ip6, chunk.dst_ip6, first_buf, counts_buf)
+    row_time, row_keys, is6 = _unpack(packed, first, tuple(out))
     # Packet index of each row: only IPv6 rows need it, for their addresses.
     rows = index[first] if is6.any() else first
     columns: dict[str, pa.Array] = {"time": pa.array(row_time)}
