@@ -4,6 +4,7 @@ change, never cached for an hour the window cuts — and features always equal a
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,9 @@ def test_merging_in_source_range_passes_gives_the_same_features(
     rows += [flow(src_ip=f"10.{k}.0.1", dst_ip=DARKNET + k, time=T0 + k) for k in range(60)]
     write_store(settings.flows_path, rows)
     whole = _features(settings)
+    # Fine row groups (their statistics place the cuts) and tiny passes.
+    shutil.rmtree(settings.data_path / "detect-partials")
+    monkeypatch.setattr(partials, "_GROUP", 4)
     monkeypatch.setattr(features, "_PASS_ROWS", 10)
     parts = partials_for_window(settings, parse_ports(settings.iot_ports), None, None)
     assert len(parts.ranges(10)) > 3
