@@ -69,6 +69,7 @@ def test_evidence_json_with_uneven_samples() -> None:
         [{"a": 1, "b": 2}, {"b": 2, "a": 1}] * 4,
         [{"a": 1, "b": 2}, {"a": 1.5, "b": 2}] * 4,
         [{"a": np.uint16(1)}, {"a": np.int64(2)}] * 4,
+        [{"a": 2**64}, {"a": -(2**70)}, {"a": 1}, {"a": 2**63}] * 2,
         [None] * n,
     ):
         f.columns["sample"] = np.array(samples, dtype=object)

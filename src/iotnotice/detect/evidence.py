@@ -115,7 +115,7 @@ def _string_text(values: Sequence[Any]) -> pa.Array:
     """``json.dumps`` of each value (strings and None), column-wise for plain ASCII text."""
     try:
         arr = pa.array(values, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         return pa.array([json.dumps(v) for v in values], pa.string())
     plain = pc.match_substring_regex(arr, _PLAIN)
     quoted = pc.fill_null(pc.binary_join_element_wise('"', arr, '"', ""), "null")
@@ -159,7 +159,7 @@ def _sample_text(samples: np.ndarray) -> pa.Array:
         for i, name in enumerate(names):
             try:
                 values = pa.array(list(map(operator.itemgetter(name), present)))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
                 break
             if not pa.types.is_integer(values.type) or values.null_count:
                 break
