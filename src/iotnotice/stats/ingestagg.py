@@ -266,9 +266,12 @@ class IngestAggregator:
                 continue
             result = _reduce(parts[kind], kind)
             days = result.column("day").to_numpy()
+            # A flow file holds one hour: its rows are of one day, nothing to filter (a copy).
+            one_day = len(days) > 0 and days.min() == days.max()
             for day in np.unique(days):
                 date = datetime.fromtimestamp(int(day) * _DAY, UTC).strftime("%Y-%m-%d")
-                part = result.filter(pc.equal(result.column("day"), day)).drop_columns("day")
+                same = result if one_day else result.filter(pc.equal(result.column("day"), day))
+                part = same.drop_columns("day")
                 rel = Path(kind) / f"sensor={self.sensor}" / f"date={date}" / f"{stem}.parquet"
                 (self.staging / rel).parent.mkdir(parents=True, exist_ok=True)
                 pq.write_table(part, self.staging / rel, **_WRITE_OPTIONS[kind])
