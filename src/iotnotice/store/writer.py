@@ -121,7 +121,11 @@ class FlowWriter:
         """
         if table.num_rows == 0:
             return []
-        hours = table.column("time").to_numpy() // 3600
+        time = table.column("time").to_numpy()
+        if int(time.min()) // 3600 == int(time.max()) // 3600:  # most chunks: one hour
+            prepared = self.observer.prepare(table) if self.observer is not None else None
+            return [(int(time[0]) // 3600, table, prepared)]
+        hours = time // 3600
         steps = np.diff(hours)
         if (steps < 0).any():
             # aggregate() orders rows by hour; only tables from elsewhere need sorting here.
