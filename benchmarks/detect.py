@@ -198,7 +198,7 @@ def main() -> None:
             f"the peer's time); {run.cpu:.1f} CPU s; peak RSS {run.peak_mib:.0f} MiB"
         )
     print(f"classes: {run.info['classes']} ({run.info['sources']:,} sources)")
-    partials = list((settings.data_path / "detect-partials").rglob("*.parquet"))
+    partials = [p for p in (settings.data_path / "detect-partials").rglob("*") if p.is_file()]
     cached = sum(p.stat().st_size for p in partials)
     print(f"partials cache: {cached / 2**20:.0f} MiB ({cached / size:.0%} of the flow store)")
 

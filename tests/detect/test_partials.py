@@ -39,7 +39,7 @@ def _build(settings: Settings, since: int | None = None, until: int | None = Non
 
 
 def _cached(settings: Settings) -> list[Path]:
-    return sorted((settings.data_path / "detect-partials").rglob("*.parquet"))
+    return sorted((settings.data_path / "detect-partials").rglob("*.arrow"))
 
 
 def _rows() -> list[dict[str, object]]:
@@ -174,5 +174,18 @@ def test_building_a_file_batch_by_batch_gives_the_same_features(
     for name, want in whole.columns.items():
         assert list(map(str, split[name])) == list(map(str, want)), name
     # Merged per file: one partial row per (source, signature), however many batches.
-    sig = pq.read_table(next(batched.data_path.glob("detect-partials/*/*/*/hour=00/*.sig.parquet")))
+    path = next(batched.data_path.glob("detect-partials/*/*/*/hour=00/*.sig.arrow"))
+    sig = pa.ipc.open_file(str(path)).read_all()
     assert sig.num_rows == len({(r["src_ip"], r["src_ip6"]) for r in rows if r["time"] < T0 + 3600})
+
+
+def test_counters_too_large_for_the_narrow_stored_type_stay_exact(tmp_path: Path) -> None:
+    """Partials store counters as uint32 where they fit; a larger sum is kept wide."""
+    settings = _settings(tmp_path)
+    big = 3_000_000_000  # two flow rows of 3e9 packets: 6e9 in one partial row > 2**32
+    rows = [flow(src_ip="192.0.2.5", dst_ip=DARKNET + k, packet_cnt=big, time=T0) for k in (1, 2)]
+    write_store(settings.flows_path, rows)
+    assert _build(settings) == 1
+    feats = _features(settings)
+    assert list(feats["packets"]) == [2 * big]
+    assert list(feats["syn_pkts"]) == [2 * big]
