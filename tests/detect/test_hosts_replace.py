@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from flowstore import syns, write_store
 from sqlalchemy import Engine, delete, insert, text
 
 from iotnotice.db import connect
 from iotnotice.db.models import DetectedHost
 from iotnotice.detect import run as run_module
+from iotnotice.detect import run_detection
 from iotnotice.detect.hosts import HOST_COLUMNS, get_host
-from iotnotice.settings import Settings
+from iotnotice.settings import Settings, load_settings
 
 NOW = datetime(2026, 11, 26, 1, 2, 3, 456789, tzinfo=UTC)
 _SELECT = "SELECT " + ", ".join([*HOST_COLUMNS, "detected_at"]) + " FROM hosts ORDER BY ip"
@@ -95,6 +98,33 @@ def test_replace_deletes_when_a_reader_holds_the_table(
         assert [r[0] for r in _stored(engine)] == [f"198.51.2.{i}" for i in range(4)]
         with engine.connect() as conn:
             assert conn.execute(text("SHOW lock_timeout")).scalar() == "0"
+    finally:
+        engine.dispose()
+
+
+def test_long_research_organisation_fits_the_family_column(
+    any_settings: Settings, tmp_path: Path
+) -> None:
+    """An operator's research entry with a long name: family cut to VARCHAR(32), the whole
+    name in the evidence (PostgreSQL refused the insert before)."""
+    org = "University of Somewhere Internet Measurement Research Group"
+    extra = tmp_path / "research.toml"
+    extra.write_text(
+        f'[[network]]\norganisation = "{org}"\nsource = "test"\nprefixes = ["198.51.100.0/24"]\n'
+    )
+    settings = load_settings(
+        environ={},
+        data_dir=str(any_settings.data_path),
+        database_url=str(any_settings.values["database_url"]),
+        research_networks=str(extra),
+    )
+    write_store(settings.flows_path, syns("198.51.100.7", 30, ports=[23, 80], tcp_synlen=24))
+    engine = connect(settings)
+    try:
+        run_detection(settings, engine)
+        host = get_host(engine, "198.51.100.7")
+        assert (host["classification"], host["family"]) == ("research", org[:32])
+        assert host["evidence"]["research"]["organisation"] == org
     finally:
         engine.dispose()
 

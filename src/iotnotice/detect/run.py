@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Engine, Table, delete, insert, select
+from sqlalchemy import Connection, Engine, String, Table, delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from iotnotice.db import session_scope
@@ -161,7 +161,7 @@ def _rows(
     columns: dict[str, Any] = {
         "ip": _ip_text(f),
         "classification": result.classification.tolist(),
-        "family": result.family.tolist(),
+        "family": _families(result.family),
         "confidence": result.confidence.astype(np.float64).tolist(),
         "first_seen": f["first_seen"].astype(np.int64),
         "last_seen": f["last_seen"].astype(np.int64),
@@ -174,6 +174,15 @@ def _rows(
         "evidence": evidence_json(f, rules, prefixes.tolist(), research_rows),
     }
     return columns
+
+
+def _families(family: np.ndarray) -> list[str | None]:
+    # A research host's family is its organisation's name, which the operator's list may make
+    # longer than the column (VARCHAR(32): PostgreSQL refused the whole insert); the full name
+    # stays in the evidence ("research").
+    column = DetectedHost.__table__.c.family.type
+    limit = column.length if isinstance(column, String) and column.length else 32
+    return [f if f is None or len(f) <= limit else f[:limit] for f in family.tolist()]
 
 
 def _country_codes(country: np.ndarray) -> list[str | None]:
