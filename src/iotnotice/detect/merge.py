@@ -15,6 +15,7 @@ are those documented in detect.features.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -102,20 +103,21 @@ def _top_k(
     return out
 
 
+@functools.cache
+def _label_names() -> pa.Array:
+    """'PORT/tcp' for labels 6 * 65536 + PORT at index PORT, 'PORT/udp' at 65536 + PORT."""
+    ports = np.arange(65536).astype(str).astype(object)
+    return pa.array(np.concatenate([ports + "/tcp", ports + "/udp"]), type=pa.string())
+
+
 def _labels_text(top: np.ndarray) -> np.ndarray:
     """'23/tcp,2323/tcp' per row of label ids (protocol * 65536 + port; -1 = none, at the end)."""
-    values = np.unique(top[top >= 0])
-    names = pa.array(
-        [f"{v % 65536}/{'tcp' if v // 65536 == 6 else 'udp'}" for v in values.tolist()],
-        type=pa.string(),
-    )
+    names = _label_names()
     text = pa.array(np.full(len(top), "", dtype=object), type=pa.string())
-    if len(values) == 0:
-        return text.to_numpy(zero_copy_only=False)
     for j in range(top.shape[1]):
         col = top[:, j]
-        idx = pa.array(np.searchsorted(values, col), mask=col < 0, type=pa.int32())
-        name = names.take(idx)
+        at = np.where(col // 65536 == 17, 65536, 0) + col % 65536
+        name = names.take(pa.array(at, mask=col < 0, type=pa.int32()))
         joined = name if j == 0 else pc.binary_join_element_wise(text, name, ",")
         text = pc.coalesce(joined, text)  # no label here: the text so far
     return text.to_numpy(zero_copy_only=False)
