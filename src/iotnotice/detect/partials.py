@@ -130,12 +130,12 @@ class PartialSet:
             + [_Stream(None, groups) for groups in self._by_file(kind)]
             for kind in KINDS
         }
-        empty = build_partials(_EMPTY_FLOWS, [])
+        # Typed as stored, so that pieces of the usual types concatenate without a copy;
+        # others (a counter kept wide, IPv6 columns, in-memory partials) are promoted.
+        empty = {k: _narrow(t) for k, t in build_partials(_EMPTY_FLOWS, []).items()}
         for _lo, hi in self.ranges(max_rows):
             taken = {kind: [s.take(hi) for s in streams[kind]] for kind in KINDS}
             yield {
-                # Stored columns are narrower (and IPv6 ones may be absent): unify on the
-                # full schema of an empty partial.
                 kind: pa.concat_tables(
                     [empty[kind], *(t for t in tables if t is not None)],
                     promote_options="permissive",
@@ -242,6 +242,8 @@ def _ids(values: list[bytes | None], universe: list[bytes | None]) -> np.ndarray
 
 def family_rows(table: pa.Table, v6: bool) -> pa.Table:
     """The rows of ``table`` with an IPv6 (``v6``) or an IPv4 source."""
+    if "src_ip6" not in table.column_names:  # stored without IPv6 sources
+        return table.slice(0, 0) if v6 else table
     nulls = table.column("src_ip6").null_count
     if nulls in (0, table.num_rows):  # one family only (IPv4: the usual case): no copy
         return table if (nulls == 0) == v6 else table.slice(0, 0)
@@ -266,13 +268,15 @@ class Family:
         fam = cls(cols, v6)
         has_dst = "dst_ip" in table.column_names
         if v6:
-            src6 = table.column("src_ip6").to_pylist()
+            # (A table stored without IPv6 columns has no IPv6 rows: the lists are empty.)
+            src6 = table.column("src_ip6").to_pylist() if table.num_rows else []
             if srcs is None:
                 fam.srcs, cols["src"] = _ranks(src6)
             else:
                 fam.srcs, cols["src"] = srcs, _ids(src6, srcs)
             if has_dst:
-                fam.dsts, cols["dst"] = _ranks(table.column("dst_ip6").to_pylist())
+                dst6 = table.column("dst_ip6").to_pylist() if table.num_rows else []
+                fam.dsts, cols["dst"] = _ranks(dst6)
         else:
             cols["src"] = table.column("src_ip").to_numpy().astype(np.uint64)
             if has_dst:
