@@ -199,3 +199,19 @@ def test_email_english() -> None:
     assert body is not None
     assert "Dear Alpha Net abuse team" in body.get_content()
     assert str(msg["Subject"]).startswith("[iotnotice demo CERT] Infected IoT devices")
+
+
+def test_the_source_port_of_detection_evidence_reaches_every_format() -> None:
+    """Detection keeps the source port in its header sample (evidence["sample"]); the CSV,
+    X-ARF and JSON reports carry it (they read only a top-level src_port before)."""
+    from iotnotice.notify import jsonreport
+
+    sample = {"dst_port": 23, "src_port": 38133, "protocol": 6, "ttl": 51, "tcp_flags": 2}
+    case = _case(evidence={"rule": "mirai-fingerprint", "sample": sample})
+    text = shadowserver.render_csv([case]).decode()
+    assert next(csv.DictReader(io.StringIO(text), dialect="unix"))["src_port"] == "38133"
+    assert jsonreport.case_record(case)["src_port"] == 38133
+    assert xarf.report(case, SETTINGS, "2026-03-02")["source_port"] == 38133
+    # no port anywhere, or nonsense: left out, never invented
+    for evidence in ({"rule": "x"}, {"sample": {"src_port": 0}}, {"sample": {"src_port": True}}):
+        assert shadowserver.row(_case(evidence=evidence))["src_port"] == ""

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from iotnotice.detect.features import Features
 
-__all__ = ["COUNTERS", "evidence_json", "evidence_records", "summary_line"]
+__all__ = ["COUNTERS", "evidence_json", "evidence_records", "source_port", "summary_line"]
 
 COUNTERS = (
     "packets",
@@ -251,3 +251,16 @@ def summary_line(evidence: dict[str, Any]) -> str:
     if rule == "research-list":
         return f"{rule}: {evidence.get('research', {}).get('organisation', '')}"
     return f"{rule}: {c.get('packets')} packets to {c.get('destinations')} addresses"
+
+
+def source_port(evidence: Mapping[str, Any] | None) -> int | None:
+    """The source port a notice reports: the evidence's own ``src_port`` (hand-made or
+    honeypot evidence), else its header sample's. Mirai keeps one source port per bot
+    process; behind CGNAT it is what lets the ISP find the subscriber."""
+    evidence = evidence or {}
+    sample = evidence.get("sample")
+    value = evidence.get("src_port")
+    if value is None and isinstance(sample, Mapping):
+        value = sample.get("src_port")
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+    return value if valid else None

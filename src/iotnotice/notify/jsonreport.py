@@ -9,6 +9,7 @@ from typing import Any
 
 from iotnotice.cases.manage import aware
 from iotnotice.db.models import Case, Isp
+from iotnotice.detect.evidence import source_port
 from iotnotice.notify.shadowserver import parse_ports
 from iotnotice.settings import Settings
 
@@ -19,12 +20,6 @@ FORMAT_VERSION = 1
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else f"{aware(value):%Y-%m-%dT%H:%M:%SZ}"
-
-
-def _src_port(case: Case) -> int | None:
-    # Mirai keeps one source port per bot; behind CGNAT it is what identifies the subscriber.
-    value = (case.evidence or {}).get("src_port")
-    return value if isinstance(value, int) and 0 < value < 65536 else None
 
 
 def json_filename(day: str, isp_slug: str) -> str:
@@ -42,7 +37,7 @@ def case_record(case: Case, reason: str = "") -> dict[str, Any]:
         "first_seen": _iso(case.first_seen),
         "last_seen": _iso(case.last_seen),
         "packets": case.packets,
-        "src_port": _src_port(case),
+        "src_port": source_port(case.evidence),
         "ports": [f"{p}/{proto}" for p, proto in parse_ports(case.ports)],
         "asn": case.asn,
         "country": case.country,

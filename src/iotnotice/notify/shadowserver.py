@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from iotnotice.db.models import Case
+from iotnotice.detect.evidence import source_port
 from iotnotice.notify.files import slug
 
 __all__ = ["REPORT_TYPE", "columns", "csv_filename", "parse_ports", "render_csv", "row"]
@@ -50,11 +51,6 @@ def parse_ports(ports: str) -> list[tuple[int, str]]:
     return out
 
 
-def _src_port(case: Case) -> str:
-    value = (case.evidence or {}).get("src_port")
-    return str(value) if isinstance(value, int) and 0 < value < 65536 else ""
-
-
 def row(case: Case) -> dict[str, str]:
     """One CSV row for a case; unknown columns are empty strings."""
     ports = parse_ports(case.ports)
@@ -64,7 +60,7 @@ def row(case: Case) -> dict[str, str]:
         "timestamp": f"{case.last_seen:%Y-%m-%d %H:%M:%S}",
         "protocol": proto,
         "src_ip": case.ip,
-        "src_port": _src_port(case),
+        "src_port": str(source_port(case.evidence) or ""),
         "src_asn": "" if case.asn is None or case.asn < 0 else str(case.asn),
         "src_geo": case.country or "",
         "severity": "high",

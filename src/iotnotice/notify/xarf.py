@@ -22,6 +22,7 @@ from referencing import Registry, Resource
 
 from iotnotice.cases.manage import aware
 from iotnotice.db.models import Case
+from iotnotice.detect.evidence import source_port
 from iotnotice.notify.shadowserver import parse_ports
 from iotnotice.settings import Settings
 
@@ -179,8 +180,8 @@ def report(case: Case, settings: Settings, period: str) -> dict[str, Any]:
         "evidence": [_evidence_item(case)],
         "tags": [t for t in (_tag("malware", family), "source:darknet") if t],
     }
-    src_port = (case.evidence or {}).get("src_port")
-    if isinstance(src_port, int) and 0 < src_port < 65536:
+    src_port = source_port(case.evidence)
+    if src_port is not None:
         doc["source_port"] = src_port
     return doc
 
