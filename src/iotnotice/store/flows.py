@@ -20,7 +20,7 @@ from numba import njit
 from iotnotice.capture.reader import PacketChunk
 from iotnotice.schemas import FLOW_TUPLE, arrow_schema
 
-__all__ = ["FLOW_SCHEMA", "aggregate"]
+__all__ = ["FLOW_SCHEMA", "aggregate", "hour_cuts"]
 
 FLOW_SCHEMA = arrow_schema(FLOW_TUPLE)
 # Fingerprint bit -> counter column, in FLOW_TUPLE order.
@@ -382,6 +382,34 @@ def _unpack(rows: np.ndarray, first: np.ndarray, out: tuple) -> tuple:
     keys = (o_src[:n], o_dst[:n], o_sp[:n], o_dp[:n], o_pr[:n], o_ttl[:n], o_fl[:n])
     keys2 = (o_ln[:n], o_sl[:n], o_sw[:n])
     return o_time[:n], keys + keys2, v6
+
+
+@njit(cache=True, nogil=True)
+def hour_cuts(time: np.ndarray) -> tuple[bool, np.ndarray]:
+    """(whether ``time``'s hours never decrease, the row numbers where a new hour starts).
+
+    One pass and no temporaries the size of the table (the writer cuts every chunk into hours).
+    """
+    n = len(time)
+    cuts = np.empty(min(n, 64), dtype=np.int64)
+    m = 0
+    ordered = True
+    if n == 0:
+        return ordered, cuts[:0]
+    prev = time[0] // 3600
+    for k in range(1, n):
+        h = time[k] // 3600
+        if h != prev:
+            if h < prev:
+                ordered = False
+            if m == len(cuts):
+                grown = np.empty(2 * m, dtype=np.int64)
+                grown[:m] = cuts
+                cuts = grown
+            cuts[m] = k
+            m += 1
+            prev = h
+    return ordered, cuts[:m]
 
 
 _NULL_IP6: list[pa.Array] = [pa.nulls(0, pa.binary(16))]

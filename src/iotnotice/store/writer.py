@@ -8,6 +8,7 @@ leaves nothing partial behind and a re-run never doubles rows.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from contextlib import suppress
@@ -121,23 +122,22 @@ class FlowWriter:
         """
         if table.num_rows == 0:
             return []
+        # (numba, imported here: write_flow_file's users need not load the kernels)
+        from iotnotice.store.flows import hour_cuts
+
         time = table.column("time").to_numpy()
-        if int(time.min()) // 3600 == int(time.max()) // 3600:  # most chunks: one hour
-            prepared = self.observer.prepare(table) if self.observer is not None else None
-            return [(int(time[0]) // 3600, table, prepared)]
-        hours = time // 3600
-        steps = np.diff(hours)
-        if (steps < 0).any():
+        ordered, cuts = hour_cuts(time)
+        if not ordered:
             # aggregate() orders rows by hour; only tables from elsewhere need sorting here.
-            order = np.argsort(hours, kind="stable")
-            table, hours = table.take(pa.array(order)), hours[order]
-            steps = np.diff(hours)
-        cuts = np.flatnonzero(steps) + 1
+            order = np.argsort(time // 3600, kind="stable")
+            table, time = table.take(pa.array(order)), time[order]
+            ordered, cuts = hour_cuts(time)
+        bounds = np.r_[0, cuts, len(time)]
         parts = []
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(hours)], strict=True):
-            part = table.slice(lo, hi - lo)
+        for lo, hi in itertools.pairwise(bounds):
+            part = table.slice(lo, hi - lo) if len(cuts) else table
             prepared = self.observer.prepare(part) if self.observer is not None else None
-            parts.append((int(hours[lo]), part, prepared))
+            parts.append((int(time[lo]) // 3600, part, prepared))
         return parts
 
     def add_parts(self, parts: list[tuple[int, pa.Table, Any]]) -> None:
