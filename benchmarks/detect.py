@@ -137,11 +137,8 @@ def _peer(settings: Settings) -> dict[str, Any]:
 
 
 def _features(settings: Settings) -> dict[str, Any]:
-    engine = connect(settings)
-    con = open_flows(settings)
-    return {
-        "sources": len(compute_features(con, settings, monitored_addresses(engine, None, None)))
-    }
+    monitored = monitored_addresses(connect(settings), None, None)
+    return {"sources": len(compute_features(settings, monitored))}
 
 
 def _detect(settings: Settings) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def test_fast_features_and_classes_equal_the_reference(tmp_path: Path) -> None:
     write_store(settings.flows_path, _extra_rows(), sensor="t")
     con = open_flows(settings)
     try:
-        fast = compute_features(con, settings, 256)
+        fast = compute_features(settings, 256)
         table = con.sql(REFERENCE, params={"iot": parse_ports(settings.iot_ports)})
         ref = features_from_table(table.to_arrow_table(), int(settings.flow_interval), 256)
     finally:

@@ -15,7 +15,6 @@ from flowstore import DARKNET, T0, flow, syns, write_store
 
 from iotnotice.detect import features, partials
 from iotnotice.detect.features import Features, compute_features, parse_ports
-from iotnotice.detect.flows import open_flows
 from iotnotice.detect.partials import partials_for_window
 from iotnotice.schemas import FLOW_TUPLE, arrow_schema
 from iotnotice.settings import Settings, load_settings
@@ -26,11 +25,7 @@ def _settings(tmp_path: Path, **env: str) -> Settings:
 
 
 def _features(settings: Settings, since: int | None = None, until: int | None = None) -> Features:
-    con = open_flows(settings)
-    try:
-        return compute_features(con, settings, 256, since, until)
-    finally:
-        con.close()
+    return compute_features(settings, 256, since, until)
 
 
 def _build(settings: Settings, since: int | None = None, until: int | None = None) -> int:

@@ -30,7 +30,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -63,7 +62,6 @@ def parse_ports(text: str) -> list[int]:
 
 
 def compute_features(
-    con: duckdb.DuckDBPyConnection,
     settings: Settings,
     monitored_addresses: int,
     since: int | None = None,

@@ -23,7 +23,6 @@ from iotnotice.db import session_scope
 from iotnotice.db.models import DetectedHost, SensorPrefix
 from iotnotice.detect.evidence import evidence_json
 from iotnotice.detect.features import Features, compute_features
-from iotnotice.detect.flows import open_flows
 from iotnotice.detect.hosts import HOST_COLUMNS
 from iotnotice.detect.research import ResearchNetworks, load_research_networks
 from iotnotice.detect.rules import Classification, classify
@@ -95,11 +94,7 @@ def run_detection(
     """Classify every source seen in [since, until) and replace the ``hosts`` table with them."""
     started = time.perf_counter()
     monitored = monitored_addresses(engine, since, until)
-    con = open_flows(settings)
-    try:
-        feats = compute_features(con, settings, monitored, _epoch(since), _epoch(until))
-    finally:
-        con.close()
+    feats = compute_features(settings, monitored, _epoch(since), _epoch(until))
     is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
     enr, prefixes = _enrich(settings, feats, is_v6)
     isp = load_registry(settings).match_columns(enr.asn, enr.as_name, feats["src_ip"])
