@@ -64,6 +64,8 @@ _BATCH = 1 << 20
 # keeps one batch's remainder between passes, so small batches keep memory down (64K-row
 # batches held ~0.6 GB of Arrow memory over the 100 partial files of the 100M benchmark).
 _GROUP = 1 << 13
+# Partial files a window keeps open at once (at most; see PartialSet.passes).
+_MAX_OPEN = 512
 # Schema metadata key of a partial file: [[lowest src_ip, highest src_ip, rows], ...] per batch.
 _BOUNDS = b"iotnotice.batches"
 # Stored narrower than merged (see _narrow).
@@ -125,9 +127,14 @@ class PartialSet:
         Every file is sorted by ``src_ip``, so each is read once, row group by row group, as
         the passes advance: memory holds a pass and one row group per file, never the window.
         """
+        files = {kind: self._by_file(kind) for kind in KINDS}
+        # Each file stays open while it is read (its footer parsed once), unless the window
+        # has so many that they could exhaust the file descriptors; then each batch reopens
+        # its file. Plain reads, not maps: mapped pages would count in the process's memory.
+        keep_open = sum(len(f) for f in files.values()) <= _MAX_OPEN
         streams = {
             kind: [_Stream(t) for t in self.tables[kind]]
-            + [_Stream(None, groups) for groups in self._by_file(kind)]
+            + [_Stream(None, groups, keep_open) for groups in files[kind]]
             for kind in KINDS
         }
         # Typed as stored, so that pieces of the usual types concatenate without a copy;
@@ -179,10 +186,25 @@ class PartialSet:
 class _Stream:
     """One partial file's (or table's) rows, sorted by ``src_ip``, taken in order."""
 
-    def __init__(self, table: pa.Table | None, groups: list[_Group] | None = None) -> None:
+    def __init__(
+        self, table: pa.Table | None, groups: list[_Group] | None = None, keep_open: bool = False
+    ) -> None:
         self.pending = list(groups or [])
         self.rows: pa.Table | None = table
         self.src = table.column("src_ip").to_numpy() if table is not None else None
+        self.keep_open = keep_open
+        self.reader: pa.ipc.RecordBatchFileReader | None = None
+
+    def _batch(self, g: _Group) -> pa.RecordBatch:
+        if not self.keep_open:  # opened per batch: a window of thousands of files holds none
+            with pa.memory_map(str(g.path)) as source:
+                return pa.ipc.open_file(source).get_batch(g.index)
+        if self.reader is None:
+            self.reader = pa.ipc.open_file(pa.OSFile(str(g.path)))
+        batch = self.reader.get_batch(g.index)
+        if not self.pending:
+            self.reader = None  # the last batch: let the file (and its descriptor) go
+        return batch
 
     def take(self, hi: int) -> pa.Table | None:
         """The next rows with ``src_ip < hi`` (reading row groups as far as needed)."""
@@ -191,11 +213,7 @@ class _Stream:
             if self.rows is None or self.rows.num_rows == 0:
                 if not self.pending:
                     break
-                g = self.pending.pop(0)
-                # Mapped per batch: no file stays open (windows can span thousands).
-                with pa.memory_map(str(g.path)) as source:
-                    batch = pa.ipc.open_file(source).get_batch(g.index)
-                self.rows = pa.Table.from_batches([batch])
+                self.rows = pa.Table.from_batches([self._batch(self.pending.pop(0))])
                 self.src = self.rows.column("src_ip").to_numpy()
             assert self.src is not None
             k = int(np.searchsorted(self.src, hi))
