@@ -9,6 +9,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from iotnotice.detect.features import Features, compute_features
 from iotnotice.detect.hosts import HOST_COLUMNS
 from iotnotice.detect.research import ResearchNetworks, load_research_networks
 from iotnotice.detect.rules import Classification, classify
-from iotnotice.enrich.ipdata import Enrichment, load_ip_data
+from iotnotice.enrich.ipdata import Enrichment, IpData, load_ip_data
 from iotnotice.enrich.registry import load_registry
 from iotnotice.honeypot.merge import merge_into_hosts
 from iotnotice.settings import Settings
@@ -94,9 +95,14 @@ def run_detection(
     """Classify every source seen in [since, until) and replace the ``hosts`` table with them."""
     started = time.perf_counter()
     monitored = monitored_addresses(engine, since, until)
-    feats = compute_features(settings, monitored, _epoch(since), _epoch(until))
-    is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
-    enr, prefixes = _enrich(settings, feats, is_v6)
+    # The IPv4 IP data loads in a thread while the features are merged (it does not depend
+    # on them; the IPv6 tables, rarely needed, are loaded after if a source needs them).
+    with ThreadPoolExecutor(1) as pool:
+        ip_data = pool.submit(load_ip_data, settings)
+        feats = compute_features(settings, monitored, _epoch(since), _epoch(until))
+        is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
+        data = load_ip_data(settings, ipv6=True) if is_v6.any() else ip_data.result()
+    enr, prefixes = _enrich(data, feats, is_v6)
     isp = load_registry(settings).match_columns(enr.asn, enr.as_name, feats["src_ip"])
     research = load_research_networks(settings)
     # IPv6 rows carry src_ip 0, which no listed IPv4 prefix covers; their ASNs still match.
@@ -113,9 +119,9 @@ def run_detection(
     )
 
 
-def _enrich(settings: Settings, f: Features, is_v6: np.ndarray) -> tuple[Enrichment, np.ndarray]:
-    """IP data for every source; IPv6 sources from the IPv6 tables (loaded only when needed)."""
-    data = load_ip_data(settings, ipv6=bool(is_v6.any()))
+def _enrich(data: IpData, f: Features, is_v6: np.ndarray) -> tuple[Enrichment, np.ndarray]:
+    """IP data for every source; IPv6 sources from the IPv6 tables (``data`` has them when
+    any source is IPv6)."""
     enr = data.lookup(f["src_ip"])
     prefixes = enr.prefix
     if is_v6.any():
