@@ -16,6 +16,7 @@ from flowstore import DARKNET, T0, flow, syns, write_store
 from iotnotice.detect import features, partials
 from iotnotice.detect.features import Features, compute_features, parse_ports
 from iotnotice.detect.partials import partials_for_window
+from iotnotice.errors import InputError
 from iotnotice.schemas import FLOW_TUPLE, arrow_schema
 from iotnotice.settings import Settings, load_settings
 
@@ -188,3 +189,25 @@ def test_counters_too_large_for_the_narrow_stored_type_stay_exact(tmp_path: Path
     feats = _features(settings)
     assert list(feats["packets"]) == [2 * big]
     assert list(feats["syn_pkts"]) == [2 * big]
+
+
+def test_a_damaged_cached_partial_is_rebuilt(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _rows())
+    before = _features(settings)
+    victim = _cached(settings)[0]
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated, as by a full disk
+    assert _build(settings) == 1
+    after = _features(settings)
+    for name, want in before.columns.items():
+        assert list(map(str, after[name])) == list(map(str, want)), name
+
+
+def test_a_damaged_flow_file_is_named_in_one_clear_error(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _rows())
+    path = next(settings.flows_path.glob("sensor=*/date=*/hour=01/*.parquet"))
+    path.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    with pytest.raises(InputError) as caught:
+        _features(settings)
+    assert str(path) in str(caught.value) and "cannot read this flow file" in str(caught.value)

@@ -29,6 +29,7 @@ import itertools
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from iotnotice.detect.merge import combine, row_partials
+from iotnotice.errors import InputError
 from iotnotice.schemas import FLOW_TUPLE, arrow_schema
 from iotnotice.settings import Settings
 
@@ -350,13 +352,20 @@ def combine_tables(kind: str, tables: list[pa.Table]) -> pa.Table:
 def _build_file(path: Path, iot_ports: list[int], lo: int, hi: int) -> dict[str, pa.Table]:
     """The partials of one flow file's rows with ``lo <= time < hi``, built batch by batch
     (memory bounded by a batch, whatever the file) and merged."""
+    try:
+        return _build_batches(path, iot_ports, lo, hi)
+    except (OSError, pa.ArrowException) as exc:  # a damaged or vanished store file
+        raise InputError(path, f"cannot read this flow file ({exc})") from None
+
+
+def _build_batches(path: Path, iot_ports: list[int], lo: int, hi: int) -> dict[str, pa.Table]:
     pieces: dict[str, list[pa.Table]] = {k: [] for k in KINDS}
     whole = lo <= -(2**62) and hi >= 2**62
     for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=_COLUMNS):
         table = pa.Table.from_batches([batch])
         if not whole:
-            time = table.column("time")
-            table = table.filter(pc.and_(pc.greater_equal(time, lo), pc.less(time, hi)))
+            times = table.column("time")
+            table = table.filter(pc.and_(pc.greater_equal(times, lo), pc.less(times, hi)))
         for kind, part in build_partials(table, iot_ports).items():
             pieces[kind].append(part)
     if not pieces["sig"]:
@@ -429,7 +438,7 @@ def partials_for_window(
             out = {k: cache / f"{ff.key}.{k}.arrow" for k in KINDS}
             for k in KINDS:
                 result.files[k].append(out[k])
-            if not all(p.exists() for p in out.values()):
+            if not all(_readable(p) for p in out.values()):
                 todo.append((ff, out))
         else:
             todo.append((ff, None))  # an hour the window cuts: in memory, for this call
@@ -453,6 +462,19 @@ def partials_for_window(
     return result
 
 
+def _readable(path: Path) -> bool:
+    """Whether a cached partial exists and its footer reads; a damaged one is removed (it is
+    rebuilt, the cache heals itself)."""
+    if not path.exists():
+        return False
+    try:
+        _groups(path)
+    except (OSError, pa.ArrowException, ValueError):
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
 def _prune(settings: Settings, cache: Path, flow_files: list[_FlowFile]) -> None:
     """Remove partials of flow files that are gone or changed, and caches of other versions."""
     root = settings.data_path / "detect-partials"
@@ -466,3 +488,8 @@ def _prune(settings: Settings, cache: Path, flow_files: list[_FlowFile]) -> None
     for path in cache.glob("sensor=*/date=*/hour=*/*.arrow"):
         if str(path.relative_to(cache)) not in wanted:
             path.unlink(missing_ok=True)
+    # Temporary files of a run that died while writing (a live run's are minutes old at most).
+    for path in cache.glob("sensor=*/date=*/hour=*/.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - path.stat().st_mtime > 3600:
+                path.unlink()
