@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from flowstore import DARKNET, T0, flow, syns, write_store
 
-from iotnotice.detect import features, partials
+from iotnotice.detect import features, partfiles, partials
 from iotnotice.detect.features import Features, compute_features, parse_ports
 from iotnotice.detect.partials import partials_for_window
 from iotnotice.errors import InputError
@@ -138,13 +138,13 @@ def test_merging_in_source_range_passes_gives_the_same_features(
     whole = _features(settings)
     # Fine row groups (their statistics place the cuts) and tiny passes.
     shutil.rmtree(settings.data_path / "detect-partials")
-    monkeypatch.setattr(partials, "_GROUP", 4)
+    monkeypatch.setattr(partfiles, "_GROUP", 4)
     monkeypatch.setattr(features, "_PASS_ROWS", 10)
     parts = partials_for_window(settings, parse_ports(settings.iot_ports), None, None)
     assert len(parts.ranges(10)) > 3
     split = _features(settings)
     # A window of more files than may stay open reads each batch with its own open.
-    monkeypatch.setattr(partials, "_MAX_OPEN", 0)
+    monkeypatch.setattr(partfiles, "_MAX_OPEN", 0)
     reopened = _features(settings)
     assert len(split) == len(whole) == len(reopened) == 65
     assert list(map(str, reopened["top_ports"])) == list(map(str, whole["top_ports"]))

@@ -34,8 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from iotnotice.detect.family import Family, family_rows
 from iotnotice.detect.merge import merge_features
-from iotnotice.detect.partials import Family, family_rows, partials_for_window
+from iotnotice.detect.partials import partials_for_window
 from iotnotice.settings import Settings
 
 __all__ = ["Features", "compute_features", "features_from_table", "parse_ports"]

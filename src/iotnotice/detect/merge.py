@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-__all__ = ["merge_features"]
+__all__ = ["KINDS", "SPEC", "combine", "merge_features", "row_partials"]
 
 _I64 = np.int64
 
@@ -202,6 +202,9 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     for i in range(len(values)):
         out[i] = rank[_slot(table, used, values[i])]
     return out
+
+
+KINDS = tuple(SPEC)
 
 
 def _key(kind: str, cols: dict[str, np.ndarray]) -> np.ndarray:
