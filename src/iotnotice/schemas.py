@@ -88,6 +88,10 @@ FLOW_TUPLE: tuple[Column, ...] = (
     Column("dst_ip6", pa.binary(16), "IPv6 destination address (null for IPv4).", nullable=True),
 )
 
+# The flow key's IPv4 columns (corsaro's FlowTuple key): FLOW_TUPLE from src_ip to
+# tcp_synwinlen. A row per interval and key; IPv6 rows add the address columns.
+FLOW_KEY: tuple[str, ...] = tuple(c.name for c in FLOW_TUPLE[1:11])
+
 # A classified source, as ``detect`` writes it and ``iotnotice hosts`` prints it.
 HOST: tuple[Column, ...] = (
     Column("ip", pa.string(), "Source address (text)."),

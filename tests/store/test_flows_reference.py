@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 
 from iotnotice.capture.reader import PacketChunk
+from iotnotice.schemas import FLOW_KEY
 from iotnotice.store.flows import FLOW_SCHEMA, aggregate
 
-_KEY = (
-    "src_ip",
-    "dst_ip",
-    "src_port",
-    "dst_port",
-    "protocol",
-    "ttl",
-    "tcp_flags",
-    "ip_len",
-    "tcp_synlen",
-    "tcp_synwinlen",
-)
+_KEY = FLOW_KEY
 _BITS = ("mirai_cnt", "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt")
 
 

@@ -18,26 +18,15 @@ import pyarrow as pa
 from numba import njit
 
 from iotnotice.capture.reader import PacketChunk
-from iotnotice.schemas import FLOW_TUPLE, arrow_schema
+from iotnotice.schemas import FLOW_KEY, FLOW_TUPLE, arrow_schema
 
 __all__ = ["FLOW_SCHEMA", "aggregate", "hour_cuts"]
 
 FLOW_SCHEMA = arrow_schema(FLOW_TUPLE)
 # Fingerprint bit -> counter column, in FLOW_TUPLE order.
 _COUNTERS = ("mirai_cnt", "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt")
-# Packet columns copied to the flow row from the group's first packet.
-_KEY_COLUMNS = (
-    "src_ip",
-    "dst_ip",
-    "src_port",
-    "dst_port",
-    "protocol",
-    "ttl",
-    "tcp_flags",
-    "ip_len",
-    "tcp_synlen",
-    "tcp_synwinlen",
-)
+# Packet columns copied to the flow row from the group's first packet: the flow key.
+_KEY_COLUMNS = FLOW_KEY
 
 
 @njit(cache=True, inline="always")
