@@ -40,10 +40,10 @@ import pyarrow.parquet as pq
 from iotnotice.db import connect
 from iotnotice.detect import run_detection
 from iotnotice.detect.features import compute_features
-from iotnotice.detect.flows import open_flows
 from iotnotice.detect.run import monitored_addresses
 from iotnotice.schemas import FLOW_TUPLE, arrow_schema
 from iotnotice.settings import Settings, load_settings
+from iotnotice.store.query import connect_duckdb
 from iotnotice.store.sensors import add_sensor, list_sensors
 from iotnotice.store.writer import write_flow_file
 
@@ -132,7 +132,7 @@ def in_child(fn: Callable[[], dict[str, Any]]) -> Phase:
 
 
 def _peer(settings: Settings) -> dict[str, Any]:
-    con = open_flows(settings)
+    con = connect_duckdb(settings)
     return {"sources": con.sql(_PEER).to_arrow_table().num_rows}
 
 

@@ -11,10 +11,10 @@ from flowstore import DARKNET, T0, flow, write_store
 from iotnotice.capture.simulate import simulate
 from iotnotice.db import connect
 from iotnotice.detect.features import compute_features, features_from_table, parse_ports
-from iotnotice.detect.flows import open_flows
 from iotnotice.detect.rules import classify
 from iotnotice.settings import load_settings
 from iotnotice.store.ingest import ingest_files
+from iotnotice.store.query import connect_duckdb
 from iotnotice.store.sensors import add_sensor
 
 # Written for clarity, not speed: one text key per source, every feature from its own GROUP BY,
@@ -147,7 +147,7 @@ def test_fast_features_and_classes_equal_the_reference(tmp_path: Path) -> None:
     add_sensor(engine, "s", ["203.0.113.0/24"])
     assert ingest_files(settings, engine, [sim.pcap], sensor="s")[0].status == "ingested"
     write_store(settings.flows_path, _extra_rows(), sensor="t")
-    con = open_flows(settings)
+    con = connect_duckdb(settings)
     try:
         fast = compute_features(settings, 256)
         table = con.sql(REFERENCE, params={"iot": parse_ports(settings.iot_ports)})
