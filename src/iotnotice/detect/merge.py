@@ -44,16 +44,20 @@ def _pack(high: np.ndarray, low: np.ndarray, bits: int) -> np.ndarray:
     return (high.astype(np.uint64) << np.uint64(bits)) | low.astype(np.uint64)
 
 
-def _sum(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _sum(values: np.ndarray, order: np.ndarray | None, starts: np.ndarray) -> np.ndarray:
+    """Per-group sums (int64) of ``values`` taken in ``order`` (None: as they are)."""
     if len(starts) == 0:
         return np.zeros(0, dtype=_I64)
-    return np.add.reduceat(values[order].astype(_I64, copy=False), starts)
+    ordered = values if order is None else values[order]
+    return np.add.reduceat(ordered.astype(_I64, copy=False), starts)
 
 
-def _reduce(ufunc: Any, values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def _reduce(
+    ufunc: Any, values: np.ndarray, order: np.ndarray | None, starts: np.ndarray
+) -> np.ndarray:
     if len(starts) == 0:
         return np.zeros(0, dtype=values.dtype)
-    return ufunc.reduceat(values[order], starts)
+    return ufunc.reduceat(values if order is None else values[order], starts)
 
 
 def _first_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -314,7 +318,7 @@ def combine(kind: str, cols: dict[str, np.ndarray], runs: bool = False) -> dict[
             )
         cols, key = reduced, key[first]
     order, starts = _runs(key)
-    out = {k: cols[k][order][starts] for k in keys}
+    out = {k: cols[k][order[starts]] for k in keys}  # one row per group: no full permutation
     for name, ufunc in values.items():
         column = cols[name][order]
         if ufunc is _ADD:
@@ -393,10 +397,9 @@ def merge_features(
 
     # 2. per source from the signature groups (sorted by source, then signature)
     sources, s_starts, _ = _segments(g_src)
-    every = np.arange(len(g_src))
 
     def per_src(values: np.ndarray) -> np.ndarray:
-        return _sum(values, every, s_starts)
+        return _sum(values, None, s_starts)
 
     ttl = (g_sig >> 40) & 255
     proto = (g_sig >> 32) & 255
@@ -409,8 +412,8 @@ def merge_features(
     out: dict[str, np.ndarray] = {
         "packets": per_src(n),
         "flow_rows": per_src(g["r"]),
-        "first_seen": _reduce(np.minimum, t0, every, s_starts).astype(_I64),
-        "last_seen": _reduce(np.maximum, t1, every, s_starts).astype(_I64),
+        "first_seen": _reduce(np.minimum, t0, None, s_starts).astype(_I64),
+        "last_seen": _reduce(np.maximum, t1, None, s_starts).astype(_I64),
         "mirai_cnt": per_src(g["mirai"]),
         "masscan_cnt": per_src(g["masscan"]),
         "zmap_cnt": per_src(g["zmap"]),
@@ -437,8 +440,7 @@ def merge_features(
     out["sample_sig"] = g_sig[best]
     # TTL mode: the TTL with most packets (ties: the smallest).
     t_order, t_starts = _runs(_pack(g_src, ttl, 8))
-    t_src = g_src[t_order][t_starts] if len(t_starts) else g_src[:0]
-    t_ttl = ttl[t_order][t_starts] if len(t_starts) else ttl[:0]
+    t_src, t_ttl = g_src[t_order[t_starts]], ttl[t_order[t_starts]]
     t_n = _sum(n, t_order, t_starts)
     _, t_first, _ = _segments(t_src)
     out["ttl_mode"] = t_ttl[_first_max(t_n, t_first)].astype(np.int32) if len(t_n) else t_ttl
@@ -446,9 +448,8 @@ def merge_features(
     # 3. distinct destinations (with Mirai / IoT SYNs)
     keys, first, counts = _segments(dsts["src"])
     out["destinations"] = _align(sources, keys, counts, 0)
-    every_d = np.arange(len(dsts["src"]))
-    out["mirai_dsts"] = _align(sources, keys, _sum((dsts["fl"] & 1) > 0, every_d, first), 0)
-    out["iot_dsts"] = _align(sources, keys, _sum((dsts["fl"] & 2) > 0, every_d, first), 0)
+    out["mirai_dsts"] = _align(sources, keys, _sum((dsts["fl"] & 1) > 0, None, first), 0)
+    out["iot_dsts"] = _align(sources, keys, _sum((dsts["fl"] & 2) > 0, None, first), 0)
 
     # 4. ports: distinct, top 5 by packets, top 3 by Mirai packets
     p_src, p_label, p_n, p_m = ports["src"], ports["label"].astype(_I64), ports["n"], ports["m"]
@@ -466,7 +467,7 @@ def merge_features(
     # 5. the busiest flow interval of responses
     r_src, r_n = resp["src"], resp["n"]
     keys, first, _ = _segments(r_src)
-    peak = _reduce(np.maximum, r_n, np.arange(len(r_n)), first) if len(first) else r_n
+    peak = _reduce(np.maximum, r_n, None, first)
     out["resp_window_max"] = _align(sources, keys, peak, 0)
     out["src"] = sources
     return out
