@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from flowstore import DARKNET, T0, flow, write_store
 
 from iotnotice.capture.simulate import simulate
 from iotnotice.db import connect
-from iotnotice.detect.features import compute_features, features_from_table, parse_ports
+from iotnotice.detect.features import Features, compute_features, parse_ports
 from iotnotice.detect.rules import classify
 from iotnotice.settings import load_settings
 from iotnotice.store.ingest import ingest_files
@@ -151,7 +152,7 @@ def test_fast_features_and_classes_equal_the_reference(tmp_path: Path) -> None:
     try:
         fast = compute_features(settings, 256)
         table = con.sql(REFERENCE, params={"iot": parse_ports(settings.iot_ports)})
-        ref = features_from_table(table.to_arrow_table(), int(settings.flow_interval), 256)
+        ref = Features.derived(_columns(table.to_arrow_table()), int(settings.flow_interval), 256)
     finally:
         con.close()
     assert len(fast) == len(ref) > 500
@@ -171,6 +172,17 @@ def test_fast_features_and_classes_equal_the_reference(tmp_path: Path) -> None:
     assert {"infected", "noise", "backscatter"} <= set(b.classification)
     tie = int(np.flatnonzero(ref["src_ip"] == 0x09090909)[0])
     assert fast["ttl_mode"][tie] == 40 and fast["top_ports"][tie] == "23/tcp,2323/tcp"
+
+
+def _columns(table: pa.Table) -> dict[str, np.ndarray]:
+    """The reference query's columns as Features keeps them (text and structs as objects)."""
+    objects = ("src_ip6", "sample", "top_ports", "mirai_ports")
+    return {
+        name: np.array(table.column(name).to_pylist(), dtype=object)
+        if name in objects
+        else table.column(name).to_numpy(zero_copy_only=False)
+        for name in table.column_names
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -39,7 +39,7 @@ from iotnotice.detect.merge import merge_features
 from iotnotice.detect.partials import partials_for_window
 from iotnotice.settings import Settings
 
-__all__ = ["Features", "compute_features", "features_from_table", "parse_ports"]
+__all__ = ["Features", "compute_features", "parse_ports"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,12 @@ class Features:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
+
+    @classmethod
+    def derived(cls, cols: dict[str, np.ndarray], interval: int, monitored: int) -> Features:
+        """Features of merged per-source columns, plus the columns derived from them."""
+        _derive(cols, interval, monitored)
+        return cls(cols, monitored, interval)
 
 
 def parse_ports(text: str) -> list[int]:
@@ -101,8 +107,7 @@ def compute_features(
     if monitored_addresses <= 0:
         # No sensor inventory: the distinct destinations seen are a lower bound of the darknet.
         monitored_addresses = len(np.unique(np.concatenate(seen_dsts))) if seen_dsts else 0
-    _derive(cols, int(settings.flow_interval), monitored_addresses)
-    return Features(cols, monitored_addresses, int(settings.flow_interval))
+    return Features.derived(cols, int(settings.flow_interval), monitored_addresses)
 
 
 # Partial rows merged per pass (the merge's peak is a few hundred bytes per row; with two
@@ -164,19 +169,6 @@ def _family(tables: dict[str, pa.Table], v6: bool, threads: int) -> dict[str, np
         dtype=object,
     )
     return out
-
-
-def features_from_table(table: pa.Table, interval: int, monitored_addresses: int) -> Features:
-    """Features from a table of the feature query's columns, plus the derived columns."""
-    cols: dict[str, np.ndarray] = {}
-    for name in table.column_names:
-        col = table.column(name)
-        if name in ("src_ip6", "sample", "top_ports", "mirai_ports"):
-            cols[name] = np.array(col.to_pylist(), dtype=object)
-        else:
-            cols[name] = col.to_numpy(zero_copy_only=False)
-    _derive(cols, interval, monitored_addresses)
-    return Features(cols, monitored_addresses, interval)
 
 
 def _derive(cols: dict[str, np.ndarray], interval: int, monitored: int) -> None:
