@@ -127,9 +127,3 @@ def test_long_research_organisation_fits_the_family_column(
         assert host["evidence"]["research"]["organisation"] == org
     finally:
         engine.dispose()
-
-
-def test_country_column_keeps_only_two_letter_codes() -> None:
-    """Region labels of the IP data ("ASIA") are not ISO codes and would not fit VARCHAR(2)."""
-    codes = np.array(["JP", "ASIA", None, "EU"], dtype=object)
-    assert run_module._country_codes(codes) == ["JP", None, None, "EU"]

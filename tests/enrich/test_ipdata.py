@@ -137,3 +137,14 @@ def test_ipv6_matches_geoip2fast(settings: Settings) -> None:
     assert data.lookup_text(["126.1.1.1"]).as_name[0] == "SoftBank Corp."
     with pytest.raises(ConfigError, match="IPv6 tables not loaded"):
         load_ip_data(settings).lookup6([ipaddress.IPv6Address("::1").packed])
+
+
+def test_bundled_countries_are_iso_codes_only() -> None:
+    """The bundled data labels some ranges with regions ("ASIA"): they are no country, and the
+    hosts' country column (VARCHAR(2)) refused them on PostgreSQL."""
+    from iotnotice.enrich.ipdata import load_ip_data
+    from iotnotice.settings import load_settings
+
+    labels = load_ip_data(load_settings(environ={})).country_labels
+    assert "JP" in set(labels) and "ASIA" not in set(labels)
+    assert all(c is None or (len(c) == 2 and c.isalpha()) for c in labels)

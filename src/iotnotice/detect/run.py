@@ -170,7 +170,7 @@ def _rows(
         "ports": f["top_ports"].tolist(),
         "asn": [a if a >= 0 else None for a in enr.asn.astype(np.int64).tolist()],
         "as_name": enr.as_name.tolist(),
-        "country": _country_codes(enr.country),
+        "country": enr.country.tolist(),
         "isp": isp.tolist(),
         "evidence": evidence_json(f, rules, prefixes.tolist(), research_rows),
     }
@@ -184,12 +184,6 @@ def _families(family: np.ndarray) -> list[str | None]:
     column = DetectedHost.__table__.c.family.type
     limit = column.length if isinstance(column, String) and column.length else 32
     return [f if f is None or len(f) <= limit else f[:limit] for f in family.tolist()]
-
-
-def _country_codes(country: np.ndarray) -> list[str | None]:
-    # The column holds ISO 3166 alpha-2 codes (VARCHAR(2)): the bundled data's region labels
-    # such as "ASIA" are not countries, and PostgreSQL refused the whole insert for them.
-    return [c if c is None or len(c) == 2 else None for c in country.tolist()]
 
 
 _TIMES = ("first_seen", "last_seen")

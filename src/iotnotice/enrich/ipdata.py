@@ -248,9 +248,12 @@ def _load_bundled(extra_numbers: dict[str, int], ipv6: bool) -> IpData:
         raise ConfigError(f"{path}: unsupported geoip2fast data layout (version {version})")
     (_i, _ia, names_c, names_asn, first, first_asn, id_c, id_asn, nlen, nlen_asn) = main
     codes = [n.split(":", 1)[0] for n in names_c]
-    # geoip2fast's first 16 country labels are private/reserved/not-found pseudo-codes.
+    # geoip2fast's first 16 country labels are private/reserved/not-found pseudo-codes; other
+    # labels that are not ISO 3166 alpha-2 codes (regions such as "ASIA") are no country.
     reserved = np.array([i < 16 for i in range(len(codes))], dtype=bool)
-    clabels = np.array([None if r else c for c, r in zip(codes, reserved, strict=True)], object)
+    clabels = np.array(
+        [None if r or len(c) != 2 else c for c, r in zip(codes, reserved, strict=True)], object
+    )
     c4, c6 = _split(first, nlen, id_c)
     a4, a6 = _split(first_asn, nlen_asn, id_asn)
     return IpData(
