@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from flowstore import DARKNET, T0, flow, syns, write_store
 
-from iotnotice.detect import features, partfiles, partials
+from iotnotice.detect import features, partfiles, partials, rollups
 from iotnotice.detect.features import Features, compute_features, parse_ports
 from iotnotice.detect.partials import partials_for_window
 from iotnotice.errors import InputError
@@ -35,7 +35,8 @@ def _build(settings: Settings, since: int | None = None, until: int | None = Non
 
 
 def _cached(settings: Settings) -> list[Path]:
-    return sorted((settings.data_path / "detect-partials").rglob("*.arrow"))
+    """The flow files' cached partials (not the day rollups)."""
+    return sorted((settings.data_path / "detect-partials").glob("*/sensor=*/*/*/*.arrow"))
 
 
 def _rows() -> list[dict[str, object]]:
@@ -104,7 +105,7 @@ def test_a_window_that_cuts_an_hour_counts_only_its_rows(tmp_path: Path) -> None
     assert feats["packets"][scanner] == 20 and feats["first_seen"][scanner] == T0 + 3600
     assert len(feats) == 2  # the backscatter of hour 2 is outside
     # Hours the window cuts are computed for the call only: nothing of them is cached.
-    assert _cached(settings) == []
+    assert list((settings.data_path / "detect-partials").rglob("*.arrow")) == []
     assert not list((settings.data_path / "tmp").glob("detect-*"))
 
 
@@ -211,3 +212,109 @@ def test_a_damaged_flow_file_is_named_in_one_clear_error(tmp_path: Path) -> None
     with pytest.raises(InputError) as caught:
         _features(settings)
     assert str(path) in str(caught.value) and "cannot read this flow file" in str(caught.value)
+
+
+# Day rollups (detect.rollups): a window covering a whole date reads the date's merged partials.
+
+
+def _rollups(settings: Settings) -> list[Path]:
+    root = settings.data_path / "detect-partials"
+    return sorted(p for p in root.glob("*/rollups/date=*/*") if not p.name.startswith("."))
+
+
+def _without_rollups(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Features:
+    with monkeypatch.context() as m:
+        m.setattr(partials, "_whole_days", lambda *_: {})
+        return _features(settings)
+
+
+def _same(got: Features, want: Features) -> None:
+    assert len(got) == len(want)
+    for name, column in want.columns.items():
+        assert list(map(str, got[name])) == list(map(str, column)), name
+
+
+def _day_rows() -> list[dict[str, object]]:
+    rows = _rows()
+    rows += [flow(src_ip6=bytes(15) + bytes([k % 3]), dst_ip6=bytes([k]) * 16, time=T0 + k * 3600)
+             for k in range(6)]  # fmt: skip
+    rows += [flow(src_ip=f"10.{k % 7}.0.1", dst_ip=DARKNET + k, dst_port=k,
+                  time=T0 + (k % 5) * 3600) for k in range(70)]  # fmt: skip
+    return rows
+
+
+def test_a_whole_date_is_read_from_its_rollup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _day_rows())
+    plain = _without_rollups(settings, monkeypatch)
+    parts = partials_for_window(settings, parse_ports(settings.iot_ports), None, None)
+    assert parts.rolled_up == parts.flow_files == 6  # hours 0-5 of one date
+    assert all(len(chains) == 1 for chains in parts.files.values())  # the rollup alone
+    (rollup,) = _rollups(settings)
+    stamp = rollup.stat().st_mtime_ns
+    _same(_features(settings), plain)
+    assert _rollups(settings) == [rollup] and rollup.stat().st_mtime_ns == stamp  # reused
+    # One row per key: the merged Mirai bot's 90 SYNs over three hours are one sig row.
+    sig = pa.concat_tables(pa.ipc.open_file(str(p)).read_all() for p in rollup.glob("sig.*"))
+    assert sig.num_rows == len({(r["src_ip"], r["src_ip6"]) for r in _day_rows()})
+    # A window that cuts the date reads the files' partials, not the rollup.
+    cut = partials_for_window(settings, parse_ports(settings.iot_ports), T0 + 3600, None)
+    assert cut.rolled_up == 0
+
+
+def test_a_date_that_gains_a_file_gets_a_new_rollup_from_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    rows = _day_rows()
+    write_store(settings.flows_path, [r for r in rows if r["time"] < T0 + 5 * 3600])  # type: ignore[operator]
+    _features(settings)
+    (old,) = _rollups(settings)
+    write_store(settings.flows_path, [r for r in rows if r["time"] >= T0 + 5 * 3600])  # type: ignore[operator]
+    built: list[int] = []
+    real = rollups.build
+
+    def spy(root: Path, date: str, keys: list[str], inputs: partfiles.PartialSet, t: int) -> dict:
+        built.append(len(inputs.files["sig"]))
+        return real(root, date, keys, inputs, t)
+
+    monkeypatch.setattr(rollups, "build", spy)
+    _same(_features(settings), _without_rollups(settings, monkeypatch))
+    assert built == [2]  # the old rollup and the new hour's partials, not six files
+    (new,) = _rollups(settings)
+    assert new != old and not old.exists()
+
+
+def test_a_removed_or_damaged_member_makes_the_rollup_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _day_rows())
+    _features(settings)
+    (first,) = _rollups(settings)
+    next(settings.flows_path.glob("sensor=*/date=*/hour=02/*.parquet")).unlink()
+    _same(_features(settings), _without_rollups(settings, monkeypatch))
+    (second,) = _rollups(settings)
+    assert second != first and not first.exists()
+    victim = next(second.glob("ports.*.arrow"))
+    victim.write_bytes(victim.read_bytes()[:30])  # truncated, as by a full disk
+    _same(_features(settings), _without_rollups(settings, monkeypatch))
+    assert _rollups(settings) == [second] and pa.ipc.open_file(str(victim)).num_record_batches
+
+
+def test_a_rollup_built_in_many_passes_gives_the_same_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    write_store(settings.flows_path, _day_rows())
+    plain = _without_rollups(settings, monkeypatch)
+    monkeypatch.setattr(partfiles, "_GROUP", 4)
+    monkeypatch.setattr(rollups, "_PASS_ROWS", 10)
+    shutil.rmtree(settings.data_path / "detect-partials")
+    _same(_features(settings), plain)
+    (rollup,) = _rollups(settings)
+    assert len(list(rollup.glob("dsts.*.arrow"))) > 3
+    monkeypatch.setattr(features, "_PASS_ROWS", 10)  # and read back in many passes
+    _same(_features(settings), plain)

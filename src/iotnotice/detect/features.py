@@ -26,6 +26,7 @@ ports are ordered by packets, then protocol (tcp before udp) and port number.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ from iotnotice.detect.merge import merge_features
 from iotnotice.detect.partials import partials_for_window
 from iotnotice.settings import Settings
 
-__all__ = ["Features", "compute_features", "parse_ports"]
+__all__ = ["Features", "compute_features", "concat_features", "feature_chunks", "parse_ports"]
 
 
 @dataclass(frozen=True)
@@ -77,37 +78,75 @@ def compute_features(
     """Per-source features of the flow rows in [since, until) (epoch seconds): the partial
     aggregates of the window's flow files (built where the cache lacks them, see
     detect.partials) merged per source (detect.merge)."""
+    return concat_features(list(feature_chunks(settings, monitored_addresses, since, until)))
+
+
+def feature_chunks(
+    settings: Settings,
+    monitored_addresses: int,
+    since: int | None = None,
+    until: int | None = None,
+) -> Iterator[Features]:
+    """:func:`compute_features` in chunks of consecutive sources (IPv6 first, then IPv4 by
+    address), each as soon as it is merged: a caller can classify and store one chunk while
+    the next is merged. Without a sensor inventory (``monitored_addresses`` <= 0) the scan
+    rates need every destination seen, so the window comes as one chunk."""
     threads = int(settings.detect_threads)
+    interval = int(settings.flow_interval)
     parts = partials_for_window(settings, parse_ports(settings.iot_ports), since, until, threads)
+    seen_dsts = monitored_addresses <= 0
 
     def one_pass(tables: dict[str, pa.Table]) -> tuple[list[dict[str, np.ndarray]], Any]:
         done = [f for f in (_family(tables, v6, 1) for v6 in (True, False)) if f]
-        seen = None
-        if monitored_addresses <= 0:
-            seen = pc.unique(tables["dsts"].column("dst_ip")).to_numpy()
+        seen = pc.unique(tables["dsts"].column("dst_ip")).to_numpy() if seen_dsts else None
         return done, seen
 
     # Passes over consecutive source ranges: memory holds the passes in flight, not the
-    # window. This thread reads the next pass while the pool merges earlier ones (the
-    # reader and the kernels release the GIL).
-    results = []
+    # window. The pool merges the next passes while this thread reads and the caller works on
+    # the last chunk (the reader and the kernels release the GIL).
+    pieces: list[dict[str, np.ndarray]] = []
+    seen: list[np.ndarray] = []
+    chunks = 0
     with ThreadPoolExecutor(max(1, threads)) as pool:
         pending: deque[Future[tuple[list[dict[str, np.ndarray]], Any]]] = deque()
+
+        def ready() -> Iterator[Features]:
+            done, dsts = pending.popleft().result()
+            if seen_dsts:
+                pieces.extend(done)
+                seen.extend([] if dsts is None else [dsts])
+            elif done:
+                nonlocal chunks
+                chunks += 1
+                yield Features.derived(_concat(done), interval, monitored_addresses)
+
         for tables in parts.passes(_PASS_ROWS):
             pending.append(pool.submit(one_pass, tables))
             while len(pending) > max(1, threads):
-                results.append(pending.popleft().result())
-        results += [f.result() for f in pending]
-    pieces = [f for done, _ in results for f in done]
-    seen_dsts = [seen for _, seen in results if seen is not None]
-    if pieces:
-        cols = {name: np.concatenate([p[name] for p in pieces]) for name in _COLUMNS}
-    else:
-        cols = {name: _EMPTY.get(name, np.zeros(0, dtype=np.int64)) for name in _COLUMNS}
-    if monitored_addresses <= 0:
+                yield from ready()
+        while pending:
+            yield from ready()
+    if seen_dsts:
         # No sensor inventory: the distinct destinations seen are a lower bound of the darknet.
-        monitored_addresses = len(np.unique(np.concatenate(seen_dsts))) if seen_dsts else 0
-    return Features.derived(cols, int(settings.flow_interval), monitored_addresses)
+        monitored = len(np.unique(np.concatenate(seen))) if seen else 0
+        yield Features.derived(_concat(pieces), interval, monitored)
+    elif chunks == 0:  # an empty window: one empty chunk
+        yield Features.derived(_concat([]), interval, monitored_addresses)
+
+
+def concat_features(chunks: list[Features]) -> Features:
+    """One Features of consecutive chunks (at least one)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    first = chunks[0]
+    cols = {name: np.concatenate([c.columns[name] for c in chunks]) for name in first.columns}
+    return Features(cols, first.monitored_addresses, first.flow_interval)
+
+
+def _concat(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    if pieces:
+        return {name: np.concatenate([p[name] for p in pieces]) for name in _COLUMNS}
+    return {name: _EMPTY.get(name, np.zeros(0, dtype=np.int64)) for name in _COLUMNS}
 
 
 # Partial rows merged per pass (the merge's peak is a few hundred bytes per row; with two

@@ -317,6 +317,13 @@ def combine(kind: str, cols: dict[str, np.ndarray], runs: bool = False) -> dict[
                 else _fold_groups(gid, cols[name], len(first), op)
             )
         cols, key = reduced, key[first]
+    if len(key) and bool(np.all(key[1:] > key[:-1])):
+        # Sorted distinct keys already (a day's rollup, read alone): nothing to merge.
+        out = {k: cols[k] for k in keys}
+        for name, ufunc in values.items():
+            column = cols[name]
+            out[name] = column.astype(_I64, copy=False) if ufunc is _ADD else column
+        return out
     order, starts = _runs(key)
     out = {k: cols[k][order[starts]] for k in keys}  # one row per group: no full permutation
     for name, ufunc in values.items():

@@ -64,35 +64,48 @@ def _groups(path: Path) -> list[_Group]:
 
 @dataclass
 class PartialSet:
-    """A window's partials per kind: cached files, and in-memory tables of the hours it cuts."""
+    """A window's partials per kind: cached files, and in-memory tables of the hours it cuts.
 
-    files: dict[str, list[Path]]
+    ``files[kind]`` lists chains: files read one after the other as one sorted stream (a
+    flow file's partial is a chain of one file; a day's rollup, written pass by pass, a chain
+    of files of consecutive source ranges, see detect.rollups).
+    """
+
+    files: dict[str, list[list[Path]]]
     tables: dict[str, list[pa.Table]]
     flow_files: int = 0
     computed: int = 0  # partial sets this call built for the cache
-    _index: dict[str, list[_Group]] = field(default_factory=dict)
+    rolled_up: int = 0  # flow files whose partials came from a day's rollup
+    _index: dict[str, list[list[_Group]]] = field(default_factory=dict)
+
+    def streams(self, kind: str) -> list[list[_Group]]:
+        """Every chain's row groups, in reading order (footers parsed once per window)."""
+        if kind not in self._index:
+            self._index[kind] = [
+                [g for p in chain for g in _groups(p)] for chain in self.files[kind]
+            ]
+        return self._index[kind]
 
     def groups(self, kind: str) -> list[_Group]:
-        """Every row group of the kind's files (footers parsed once per window)."""
-        if kind not in self._index:
-            self._index[kind] = [g for p in self.files[kind] for g in _groups(p)]
-        return self._index[kind]
+        """Every row group of the kind's files."""
+        return [g for chain in self.streams(kind) for g in chain]
 
     def passes(self, max_rows: int) -> Iterator[dict[str, pa.Table]]:
         """The window's partial rows per kind, in passes of consecutive source ranges of
         about ``max_rows`` rows (IPv6 sources, which carry ``src_ip`` 0, in the first).
 
-        Every file is sorted by ``src_ip``, so each is read once, row group by row group, as
-        the passes advance: memory holds a pass and one row group per file, never the window.
+        Every chain is sorted by ``src_ip``, so each file is read once, row group by row
+        group, as the passes advance: memory holds a pass and one row group per chain, never
+        the window.
         """
-        files = {kind: self._by_file(kind) for kind in KINDS}
+        chains = {kind: self.streams(kind) for kind in KINDS}
         # Each file stays open while it is read (its footer parsed once), unless the window
         # has so many that they could exhaust the file descriptors; then each batch reopens
         # its file. Plain reads, not maps: mapped pages would count in the process's memory.
-        keep_open = sum(len(f) for f in files.values()) <= _MAX_OPEN
+        keep_open = sum(len(c) for c in chains.values()) <= _MAX_OPEN
         streams = {
             kind: [_Stream(t) for t in self.tables[kind]]
-            + [_Stream(None, groups, keep_open) for groups in files[kind]]
+            + [_Stream(None, groups, keep_open) for groups in chains[kind]]
             for kind in KINDS
         }
         # Typed as stored, so that pieces of the usual types concatenate without a copy;
@@ -107,12 +120,6 @@ class PartialSet:
                 )
                 for kind, tables in taken.items()
             }
-
-    def _by_file(self, kind: str) -> list[list[_Group]]:
-        files: dict[Path, list[_Group]] = {}
-        for g in self.groups(kind):
-            files.setdefault(g.path, []).append(g)
-        return list(files.values())
 
     def ranges(self, max_rows: int) -> list[tuple[int, int]]:
         """Source-address ranges splitting the window's partial rows into passes of about
@@ -142,7 +149,7 @@ class PartialSet:
 
 
 class _Stream:
-    """One partial file's (or table's) rows, sorted by ``src_ip``, taken in order."""
+    """One chain's (or table's) rows, sorted by ``src_ip``, taken in order."""
 
     def __init__(
         self, table: pa.Table | None, groups: list[_Group] | None = None, keep_open: bool = False
@@ -152,16 +159,17 @@ class _Stream:
         self.src = table.column("src_ip").to_numpy() if table is not None else None
         self.keep_open = keep_open
         self.reader: pa.ipc.RecordBatchFileReader | None = None
+        self.path: Path | None = None
 
     def _batch(self, g: _Group) -> pa.RecordBatch:
         if not self.keep_open:  # opened per batch: a window of thousands of files holds none
             with pa.memory_map(str(g.path)) as source:
                 return pa.ipc.open_file(source).get_batch(g.index)
-        if self.reader is None:
-            self.reader = pa.ipc.open_file(pa.OSFile(str(g.path)))
+        if self.reader is None or self.path != g.path:  # (a chain's next file)
+            self.reader, self.path = pa.ipc.open_file(pa.OSFile(str(g.path))), g.path
         batch = self.reader.get_batch(g.index)
-        if not self.pending:
-            self.reader = None  # the last batch: let the file (and its descriptor) go
+        if not self.pending or self.pending[0].path != g.path:
+            self.reader = None  # the file's last batch: let it (and its descriptor) go
         return batch
 
     def take(self, hi: int) -> pa.Table | None:
@@ -181,7 +189,8 @@ class _Stream:
             self.rows, self.src = self.rows.slice(k), self.src[k:]
             if len(self.src):
                 break
-        return pa.concat_tables(out) if out else None
+        # (a chain's files may store a column in different types: promoted)
+        return pa.concat_tables(out, promote_options="permissive") if out else None
 
 
 def _narrow(table: pa.Table) -> pa.Table:

@@ -14,8 +14,9 @@ under ``<data>/detect-partials/`` —
 
 ``dsts``, and ``ports`` of sources that scan many ports, grow with the flow rows; the others
 are a few rows per source and file. This module keeps the cache: a detection window uses the
-cached partials of the files whose hour it covers whole, and computes (without caching) those
-of the files of an hour it cuts; detect.family builds partials from flow rows, detect.partfiles
+cached partials of the files whose hour it covers whole — for a date it covers whole, the
+date's rollup (detect.rollups) — and computes (without caching) those of the files of an hour
+it cuts; detect.family builds partials from flow rows, detect.partfiles
 stores and reads them, detect.merge merges them. A partial file is named
 after its flow file's size and modification time, so a re-ingested file gets new partials;
 partials of files that are gone are removed. The cache key includes the settings the partials
@@ -37,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from iotnotice.detect import rollups
 from iotnotice.detect.family import COLUMNS, EMPTY_FLOWS, build_partials, combine_tables
 from iotnotice.detect.merge import KINDS
 from iotnotice.detect.partfiles import PartialSet, readable, store
@@ -56,6 +58,7 @@ class _FlowFile:
     path: Path
     start: int  # epoch second of its hour
     key: str  # names its partials: relative path, size and modification time
+    date: str  # its date folder's (UTC) date, YYYY-MM-DD
 
 
 def _cache_dir(settings: Settings, iot_ports: list[int]) -> Path:
@@ -75,7 +78,7 @@ def _flow_files(settings: Settings) -> list[_FlowFile]:
         except (ValueError, OSError):
             continue  # not a committed flow file of the layout (or gone meanwhile)
         rel = path.relative_to(root).with_suffix("")
-        out.append(_FlowFile(path, start, f"{rel}-{st.st_size}-{st.st_mtime_ns}"))
+        out.append(_FlowFile(path, start, f"{rel}-{st.st_size}-{st.st_mtime_ns}", day))
     return out
 
 
@@ -110,8 +113,9 @@ def partials_for_window(
 ) -> PartialSet:
     """The partials covering the flow rows with ``since <= time < until``.
 
-    Whole hours come from the cache (built where missing; stale partials are pruned); hours
-    the window cuts are computed in memory for this call only.
+    Whole hours come from the cache (built where missing; stale partials are pruned), whole
+    dates of more than one flow file from their rollup (detect.rollups; built where missing);
+    hours the window cuts are computed in memory for this call only.
     """
     lo = -(2**62) if since is None else int(since)
     hi = 2**62 if until is None else int(until)
@@ -119,6 +123,7 @@ def partials_for_window(
     result = PartialSet({k: [] for k in KINDS}, {k: [] for k in KINDS})
     flow_files = _flow_files(settings)
     _prune(settings, cache, flow_files)
+    days = _whole_days(flow_files, lo, hi)
     todo: list[tuple[_FlowFile, dict[str, Path] | None]] = []
     for ff in flow_files:
         end = ff.start + 3600
@@ -126,9 +131,10 @@ def partials_for_window(
             continue
         result.flow_files += 1
         if lo <= ff.start and end <= hi:
-            out = {k: cache / f"{ff.key}.{k}.arrow" for k in KINDS}
-            for k in KINDS:
-                result.files[k].append(out[k])
+            out = _cached(cache, ff)
+            if ff.date not in days:
+                for k in KINDS:
+                    result.files[k].append([out[k]])
             if not all(readable(p) for p in out.values()):
                 todo.append((ff, out))
         else:
@@ -150,7 +156,53 @@ def partials_for_window(
             else:
                 for k, table in parts.items():
                     result.tables[k].append(table)
+    for date, members in days.items():
+        chains = _rollup(cache / "rollups", date, members, cache, threads)
+        for k in KINDS:
+            result.files[k].append(chains[k])
+        result.rolled_up += len(members)
     return result
+
+
+def _cached(cache: Path, ff: _FlowFile) -> dict[str, Path]:
+    return {k: cache / f"{ff.key}.{k}.arrow" for k in KINDS}
+
+
+def _whole_days(flow_files: list[_FlowFile], lo: int, hi: int) -> dict[str, list[_FlowFile]]:
+    """The dates the window covers whole that have more than one flow file (worth a rollup)."""
+    by_date: dict[str, list[_FlowFile]] = {}
+    for ff in flow_files:
+        by_date.setdefault(ff.date, []).append(ff)
+    days = {}
+    for date, members in by_date.items():
+        start = int(datetime.fromisoformat(date).replace(tzinfo=UTC).timestamp())
+        if len(members) > 1 and lo <= start and start + 86400 <= hi:
+            days[date] = members
+    return days
+
+
+def _rollup(
+    root: Path, date: str, members: list[_FlowFile], cache: Path, threads: int
+) -> dict[str, list[Path]]:
+    """The date's rollup chains: cached, or built from the members' partials (and the date's
+    previous rollup, when the date only gained files since)."""
+    keys = [ff.key for ff in members]
+    chains = rollups.find(root, date, keys)
+    if chains is not None:
+        return chains
+    inputs = PartialSet({k: [] for k in KINDS}, {k: [] for k in KINDS})
+    done: set[str] = set()
+    previous = rollups.base(root, date, keys)
+    if previous is not None:
+        for k in KINDS:
+            inputs.files[k].append(previous[0][k])
+        done = previous[1]
+    for ff in members:
+        if ff.key not in done:
+            out = _cached(cache, ff)
+            for k in KINDS:
+                inputs.files[k].append([out[k]])
+    return rollups.build(root, date, keys, inputs, threads)
 
 
 def _prune(settings: Settings, cache: Path, flow_files: list[_FlowFile]) -> None:
@@ -162,6 +214,7 @@ def _prune(settings: Settings, cache: Path, flow_files: list[_FlowFile]) -> None
                 shutil.rmtree(other, ignore_errors=True)
     if not cache.is_dir():
         return
+    rollups.prune(cache / "rollups", {ff.key for ff in flow_files})
     wanted = {f"{ff.key}.{k}.arrow" for ff in flow_files for k in KINDS}
     for path in cache.glob("sensor=*/date=*/hour=*/*.arrow"):
         if str(path.relative_to(cache)) not in wanted:
