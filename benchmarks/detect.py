@@ -8,9 +8,12 @@ then measures, each in a child process of its own (its own CPU time and peak mem
 1. peer: plain DuckDB ``SELECT src_ip, count(*), count(DISTINCT dst_ip) ... GROUP BY src_ip``
    over the same files (what one exact distinct count per source costs on its own);
 2. ``compute_features`` cold (the partial-aggregate cache emptied: every flow file's partials
-   are built, see detect.partials) and warm (cached partials merged);
+   and the date's rollup are built, see detect.partials and detect.rollups) and warm (the
+   cached rollup merged);
 3. ``run_detection`` end to end (features, IP data, rules, evidence, replacing the SQLite hosts
-   table), cold and warm.
+   table), cold and warm;
+4. ``run_detection`` after one more flow file landed in the date (an hourly run on the current
+   day: the new file's partials built, the date's rollup rebuilt from the old one and them).
 
 Rates are flow tuples in the store divided by the phase's wall-clock seconds (including the
 child's start, a fork); CPU seconds (all threads) are printed too, as they vary less than wall
@@ -82,9 +85,13 @@ def _chunk(rng: np.random.Generator, n: int, sources: np.ndarray, hour: int) -> 
     return pa.Table.from_arrays(arrays, schema=arrow_schema(FLOW_TUPLE))
 
 
+def _sources(rng: np.random.Generator, n_sources: int) -> np.ndarray:
+    return rng.integers(0x01000000, 0xDF000000, n_sources, dtype=np.uint64).astype(np.uint32)
+
+
 def write_store(root: Path, rows: int, n_sources: int, chunk: int = 4_000_000) -> None:
     rng = np.random.default_rng(1)
-    sources = rng.integers(0x01000000, 0xDF000000, n_sources, dtype=np.uint64).astype(np.uint32)
+    sources = _sources(rng, n_sources)
     written = 0
     part = 0
     while written < rows:
@@ -181,7 +188,7 @@ def main() -> None:
         f"{_rate(rows, peer.wall)}; {peer.cpu:.1f} CPU s; peak RSS {peer.peak_mib:.0f} MiB"
     )
     phases = [
-        ("compute_features, cold (builds every file's partials)", _features, True),
+        ("compute_features, cold (builds every file's partials and the rollup)", _features, True),
         ("compute_features, warm (partials cached)", _features, False),
         ("run_detection end to end, cold", _detect, True),
         ("run_detection end to end, warm", _detect, False),
@@ -195,11 +202,28 @@ def main() -> None:
             f"the peer's time); {run.cpu:.1f} CPU s; peak RSS {run.peak_mib:.0f} MiB"
         )
     print(f"classes: {run.info['classes']} ({run.info['sources']:,} sources)")
+    # An hourly run on the current day: one more file in the date (removed afterwards).
+    extra = (
+        settings.flows_path / "sensor=bench" / "date=2026-11-01" / "hour=23" / "bench-new.parquet"
+    )
+    sources = _sources(np.random.default_rng(1), args.sources)  # the store's sources
+    write_flow_file(_chunk(np.random.default_rng(2), _EXTRA_ROWS, sources, 23), extra)
+    try:
+        run = in_child(lambda: _detect(settings))
+    finally:
+        extra.unlink()
+    more = rows + _EXTRA_ROWS
+    print(
+        f"run_detection after one more {_EXTRA_ROWS:,}-row flow file in the date: {run.wall:.2f} s "
+        f"= {_rate(more, run.wall)} ({more:,} rows); {run.cpu:.1f} CPU s; "
+        f"peak RSS {run.peak_mib:.0f} MiB"
+    )
     partials = [p for p in (settings.data_path / "detect-partials").rglob("*") if p.is_file()]
     cached = sum(p.stat().st_size for p in partials)
     print(f"partials cache: {cached / 2**20:.0f} MiB ({cached / size:.0%} of the flow store)")
 
 
+_EXTRA_ROWS = 4_000_000
 _PEER = "SELECT src_ip, count(*), count(DISTINCT dst_ip) FROM flows GROUP BY src_ip"
 
 
