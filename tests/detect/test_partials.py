@@ -264,7 +264,7 @@ def test_a_whole_date_is_read_from_its_rollup(
     assert cut.rolled_up == 0
 
 
-def test_a_date_that_gains_a_file_gets_a_new_rollup_from_the_old_one(
+def test_a_date_that_gains_files_reads_them_beside_its_rollup_then_rolls_up_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(tmp_path)
@@ -281,7 +281,15 @@ def test_a_date_that_gains_a_file_gets_a_new_rollup_from_the_old_one(
         return real(root, date, keys, inputs, t)
 
     monkeypatch.setattr(rollups, "build", spy)
-    _same(_features(settings), _without_rollups(settings, monkeypatch))
+    plain = _without_rollups(settings, monkeypatch)
+    # An hourly run on the current day: the new file's partials are read beside the rollup.
+    parts = partials_for_window(settings, parse_ports(settings.iot_ports), None, None)
+    assert (parts.rolled_up, parts.flow_files, len(parts.files["sig"])) == (5, 6, 2)
+    _same(_features(settings), plain)
+    assert built == [] and _rollups(settings) == [old]
+    # Past _MAX_EXTRA added files, a new rollup merges the old one and the added files.
+    monkeypatch.setattr(partials, "_MAX_EXTRA", 0)
+    _same(_features(settings), plain)
     assert built == [2]  # the old rollup and the new hour's partials, not six files
     (new,) = _rollups(settings)
     assert new != old and not old.exists()

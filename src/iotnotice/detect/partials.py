@@ -51,6 +51,8 @@ __all__ = ["KINDS", "PartialSet", "partials_for_window"]
 _VERSION = 5
 # Flow rows per build batch (~0.3 GB at the build's peak).
 _BATCH = 1 << 20
+# Files of a whole date read beside its rollup (or without one) before a new rollup is built.
+_MAX_EXTRA = 4
 
 
 @dataclass(frozen=True)
@@ -157,10 +159,10 @@ def partials_for_window(
                 for k, table in parts.items():
                     result.tables[k].append(table)
     for date, members in days.items():
-        chains = _rollup(cache / "rollups", date, members, cache, threads)
+        chains, rolled = _rollup(cache / "rollups", date, members, cache, threads)
         for k in KINDS:
-            result.files[k].append(chains[k])
-        result.rolled_up += len(members)
+            result.files[k].extend(chains[k])
+        result.rolled_up += rolled
     return result
 
 
@@ -169,7 +171,7 @@ def _cached(cache: Path, ff: _FlowFile) -> dict[str, Path]:
 
 
 def _whole_days(flow_files: list[_FlowFile], lo: int, hi: int) -> dict[str, list[_FlowFile]]:
-    """The dates the window covers whole that have more than one flow file (worth a rollup)."""
+    """The dates the window covers whole that have more than one flow file."""
     by_date: dict[str, list[_FlowFile]] = {}
     for ff in flow_files:
         by_date.setdefault(ff.date, []).append(ff)
@@ -183,26 +185,29 @@ def _whole_days(flow_files: list[_FlowFile], lo: int, hi: int) -> dict[str, list
 
 def _rollup(
     root: Path, date: str, members: list[_FlowFile], cache: Path, threads: int
-) -> dict[str, list[Path]]:
-    """The date's rollup chains: cached, or built from the members' partials (and the date's
-    previous rollup, when the date only gained files since)."""
+) -> tuple[dict[str, list[list[Path]]], int]:
+    """The chains a whole date is read from, and how many of its files a rollup covers: its
+    rollup; or the rollup of the files it had before and the partials of up to
+    ``_MAX_EXTRA`` files added since (an hourly run on the current day rebuilds nothing);
+    or, with more than that, a new rollup merged from those."""
     keys = [ff.key for ff in members]
     chains = rollups.find(root, date, keys)
     if chains is not None:
-        return chains
-    inputs = PartialSet({k: [] for k in KINDS}, {k: [] for k in KINDS})
-    done: set[str] = set()
+        return {k: [chain] for k, chain in chains.items()}, len(members)
+    inputs: dict[str, list[list[Path]]] = {k: [] for k in KINDS}
     previous = rollups.base(root, date, keys)
     if previous is not None:
         for k in KINDS:
-            inputs.files[k].append(previous[0][k])
-        done = previous[1]
-    for ff in members:
-        if ff.key not in done:
-            out = _cached(cache, ff)
-            for k in KINDS:
-                inputs.files[k].append([out[k]])
-    return rollups.build(root, date, keys, inputs, threads)
+            inputs[k].append(previous[0][k])
+    extra = [ff for ff in members if previous is None or ff.key not in previous[1]]
+    for ff in extra:
+        out = _cached(cache, ff)
+        for k in KINDS:
+            inputs[k].append([out[k]])
+    if len(extra) <= _MAX_EXTRA:
+        return inputs, len(members) - len(extra)
+    built = rollups.build(root, date, keys, PartialSet(inputs, {k: [] for k in KINDS}), threads)
+    return {k: [chain] for k, chain in built.items()}, len(members)
 
 
 def _prune(settings: Settings, cache: Path, flow_files: list[_FlowFile]) -> None:

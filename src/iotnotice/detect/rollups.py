@@ -9,7 +9,8 @@ cached, the ground truth a rollup is rebuilt from).
 A rollup is a directory ``rollups/date=D/<digest>/`` named after the keys of its member flow
 files (path, size, modification time): a file added to the date, changed or removed makes
 another digest, so a stale rollup is never read. When a date only gained files (the current
-day, hour after hour), the new rollup merges the previous one with the new files' partials.
+day, hour after hour), a few new files are read beside the previous rollup; past a few
+(``partials._MAX_EXTRA``), a new rollup merges the previous one with the new files' partials.
 Each kind is written pass by pass (consecutive source ranges, bounded memory) as a chain of
 files read one after the other; ``members.json``, written last, says how many.
 """
