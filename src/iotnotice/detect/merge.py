@@ -60,16 +60,6 @@ def _reduce(
     return ufunc.reduceat(values if order is None else values[order], starts)
 
 
-def _first_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Index of the first maximum of each segment of ``values`` (segments begin at ``starts``)."""
-    if len(starts) == 0:
-        return np.zeros(0, dtype=_I64)
-    top = np.maximum.reduceat(values, starts)
-    lengths = np.diff(np.r_[starts, len(values)])
-    at = np.where(values == np.repeat(top, lengths), np.arange(len(values)), len(values))
-    return np.minimum.reduceat(at, starts)
-
-
 @njit(cache=True, nogil=True)
 def _top_k(
     starts: np.ndarray, label: np.ndarray, weight: np.ndarray, k: int, positive: bool
@@ -385,6 +375,91 @@ def row_partials(rows: dict[str, np.ndarray], iot_ports: list[int]) -> dict[str,
     return out
 
 
+# Per-source columns of _source_sums, in its output's column order.
+_SOURCE_SUMS = (
+    "packets", "flow_rows", "mirai_cnt", "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt",
+    "resp_pkts", "iot_syn", "syn_pkts", "syn_noopt", "synack_pkts", "rst_pkts", "icmp_err_pkts",
+    "dns_resp_pkts", "tcp_pkts", "udp_pkts", "icmp_pkts", "first_seen", "last_seen",
+)  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _source_sums(
+    starts: np.ndarray,
+    sig: np.ndarray,
+    n: np.ndarray,
+    r: np.ndarray,
+    mirai: np.ndarray,
+    masscan: np.ndarray,
+    zmap: np.ndarray,
+    spoofed: np.ndarray,
+    quirk: np.ndarray,
+    resp: np.ndarray,
+    iot: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per source (its signature rows from ``starts``): the :data:`_SOURCE_SUMS` columns, the
+    row of its busiest signature (first on ties) and its TTL mode (smallest on ties).
+
+    One pass over the rows instead of a reduceat per column; the rows of a source are sorted
+    by signature, whose top field is the TTL, so each TTL is one run.
+    """
+    sources = len(starts)
+    out = np.zeros((sources, 20), dtype=np.int64)
+    best = np.empty(sources, dtype=np.int64)
+    mode = np.empty(sources, dtype=np.int64)
+    for s in range(sources):
+        a = starts[s]
+        b = starts[s + 1] if s + 1 < sources else len(sig)
+        o = out[s]
+        lo, hi = np.int64(t0[a]), np.int64(t1[a])
+        top, top_at = np.int64(-1), a
+        run_ttl, run_n, mode_ttl, mode_n = np.int64(-1), np.int64(0), np.int64(0), np.int64(-1)
+        for i in range(a, b):
+            x = np.int64(sig[i])
+            ttl, proto = (x >> 40) & 255, (x >> 32) & 255
+            flags, synlen = (x >> 24) & 255, (x >> 16) & 255
+            k = np.int64(n[i])
+            o[0] += k
+            o[1] += r[i]
+            o[2] += mirai[i]
+            o[3] += masscan[i]
+            o[4] += zmap[i]
+            o[5] += spoofed[i]
+            o[6] += quirk[i]
+            o[7] += resp[i]
+            o[8] += iot[i]
+            if proto == 6:
+                o[15] += k
+                if (flags & 18) == 2:
+                    o[9] += k
+                    if synlen == 20:
+                        o[10] += k
+                if (flags & 18) == 18:
+                    o[11] += k
+                elif (flags & 4) == 4:
+                    o[12] += k
+            elif proto == 17:
+                o[16] += k
+                o[14] += resp[i]
+            elif proto == 1 or proto == 58:
+                o[17] += k
+                o[13] += resp[i]
+            lo = min(lo, np.int64(t0[i]))
+            hi = max(hi, np.int64(t1[i]))
+            if k > top:
+                top, top_at = k, i
+            if ttl != run_ttl:
+                run_ttl, run_n = ttl, np.int64(0)
+            run_n += k
+            if run_n > mode_n:
+                mode_ttl, mode_n = ttl, run_n
+        o[18], o[19] = lo, hi
+        best[s], mode[s] = top_at, mode_ttl
+    return out, best, mode
+
+
 def merge_features(
     parts: dict[str, dict[str, np.ndarray]], threads: int = 1
 ) -> dict[str, np.ndarray]:
@@ -399,58 +474,27 @@ def merge_features(
             lambda k: combine(k, parts[k]), ("sig", "ports", "resp", "dsts")
         )
     g_src, g_sig = sig["src"], sig["sig"]
-    g = sig
     t0, t1, sp_key, dp_key = sig["t0"], sig["t1"], sig["sp_key"], sig["dp_key"]
 
-    # 2. per source from the signature groups (sorted by source, then signature)
+    # 2. per source from the signature groups (sorted by source, then signature: so by TTL
+    # too, the signature's top field), in one pass
     sources, s_starts, _ = _segments(g_src)
-
-    def per_src(values: np.ndarray) -> np.ndarray:
-        return _sum(values, None, s_starts)
-
-    ttl = (g_sig >> 40) & 255
-    proto = (g_sig >> 32) & 255
-    flags = (g_sig >> 24) & 255
-    synlen = (g_sig >> 16) & 255
-    n = g["n"]
-    zero = np.zeros_like(n)
-    is_syn = (proto == 6) & ((flags & 18) == 2)
-    is_icmp = (proto == 1) | (proto == 58)
-    out: dict[str, np.ndarray] = {
-        "packets": per_src(n),
-        "flow_rows": per_src(g["r"]),
-        "first_seen": _reduce(np.minimum, t0, None, s_starts).astype(_I64),
-        "last_seen": _reduce(np.maximum, t1, None, s_starts).astype(_I64),
-        "mirai_cnt": per_src(g["mirai"]),
-        "masscan_cnt": per_src(g["masscan"]),
-        "zmap_cnt": per_src(g["zmap"]),
-        "spoofed_cnt": per_src(g["spoofed"]),
-        "quirk_cnt": per_src(g["quirk"]),
-        "syn_pkts": per_src(np.where(is_syn, n, zero)),
-        "syn_noopt": per_src(np.where(is_syn & (synlen == 20), n, zero)),
-        "resp_pkts": per_src(g["resp"]),
-        "synack_pkts": per_src(np.where((proto == 6) & ((flags & 18) == 18), n, zero)),
-        "rst_pkts": per_src(
-            np.where((proto == 6) & ((flags & 4) == 4) & ((flags & 18) != 18), n, zero)
-        ),
-        "icmp_err_pkts": per_src(np.where(is_icmp, g["resp"], zero)),
-        "dns_resp_pkts": per_src(np.where(proto == 17, g["resp"], zero)),
-        "tcp_pkts": per_src(np.where(proto == 6, n, zero)),
-        "udp_pkts": per_src(np.where(proto == 17, n, zero)),
-        "icmp_pkts": per_src(np.where(is_icmp, n, zero)),
-        "iot_syn": per_src(g["iot"]),
-    }
+    if len(sources):
+        sums, best, ttl_mode = _source_sums(
+            s_starts, g_sig, sig["n"], sig["r"], sig["mirai"], sig["masscan"], sig["zmap"],
+            sig["spoofed"], sig["quirk"], sig["resp"], sig["iot"], t0, t1,
+        )  # fmt: skip
+    else:
+        sums = np.zeros((0, len(_SOURCE_SUMS)), dtype=_I64)
+        best = ttl_mode = np.zeros(0, dtype=_I64)
+    columns = np.ascontiguousarray(sums.T)
+    out: dict[str, np.ndarray] = {name: columns[i] for i, name in enumerate(_SOURCE_SUMS)}
     # Sample: the busiest signature (ties: the smallest, i.e. the first in its source's run).
-    best = _first_max(n, s_starts) if len(n) else np.zeros(0, dtype=_I64)
     out["sample_dst_port"] = 65535 - dp_key[best] % 65536
     out["sample_src_port"] = 65535 - sp_key[best] % 65536
     out["sample_sig"] = g_sig[best]
     # TTL mode: the TTL with most packets (ties: the smallest).
-    t_order, t_starts = _runs(_pack(g_src, ttl, 8))
-    t_src, t_ttl = g_src[t_order[t_starts]], ttl[t_order[t_starts]]
-    t_n = _sum(n, t_order, t_starts)
-    _, t_first, _ = _segments(t_src)
-    out["ttl_mode"] = t_ttl[_first_max(t_n, t_first)].astype(np.int32) if len(t_n) else t_ttl
+    out["ttl_mode"] = ttl_mode.astype(np.int32)
 
     # 3. distinct destinations (with Mirai / IoT SYNs)
     keys, first, counts = _segments(dsts["src"])
