@@ -13,7 +13,7 @@ then measures, each in a child process of its own (its own CPU time and peak mem
 3. ``run_detection`` end to end (features, IP data, rules, evidence, replacing the SQLite hosts
    table), cold and warm;
 4. ``run_detection`` after one more flow file landed in the date (an hourly run on the current
-   day: the new file's partials built, the date's rollup rebuilt from the old one and them).
+   day: the new file's partials built and merged with the date's rollup).
 
 Rates are flow tuples in the store divided by the phase's wall-clock seconds (including the
 child's start, a fork); CPU seconds (all threads) are printed too, as they vary less than wall
@@ -202,7 +202,8 @@ def main() -> None:
             f"the peer's time); {run.cpu:.1f} CPU s; peak RSS {run.peak_mib:.0f} MiB"
         )
     print(f"classes: {run.info['classes']} ({run.info['sources']:,} sources)")
-    # An hourly run on the current day: one more file in the date (removed afterwards).
+    # An hourly run on the current day: one more file in the date (removed afterwards, and
+    # with it the partials it got).
     extra = (
         settings.flows_path / "sensor=bench" / "date=2026-11-01" / "hour=23" / "bench-new.parquet"
     )

@@ -117,9 +117,6 @@ def build(
         os.replace(tmp, final)  # atomic: readers see a whole rollup or none
     except OSError:  # a concurrent run published the same rollup first
         shutil.rmtree(tmp, ignore_errors=True)
-    for other in final.parent.iterdir():  # older rollups of the date: superseded
-        if other != final and not other.name.startswith("."):
-            shutil.rmtree(other, ignore_errors=True)
     chains = find(root, date, keys)
     if chains is None:
         raise OSError(f"{final}: the rollup just written does not read back")
@@ -127,19 +124,38 @@ def build(
 
 
 def prune(root: Path, live: set[str]) -> None:
-    """Remove rollups with a member flow file that is gone or changed (neither readable as
-    the date's rollup nor a base for the next), and temporary folders of dead runs."""
+    """Remove rollups with a member flow file that is gone or changed (neither the date's
+    rollup nor a base for the next), rollups an hour past being superseded by one of more
+    members (a run that started before may still be reading them), and temporary folders of
+    dead runs."""
     if not root.is_dir():
         return
     for day in root.glob("date=*"):
+        kept: list[tuple[Path, set[str]]] = []
         for folder in day.iterdir():
-            if folder.name.startswith("."):
-                with contextlib.suppress(OSError):
-                    if time.time() - folder.stat().st_mtime > 3600:
-                        shutil.rmtree(folder, ignore_errors=True)
+            if folder.name.startswith("."):  # being written, or left by a run that died
+                if _age(folder) > _GRACE:
+                    shutil.rmtree(folder, ignore_errors=True)
                 continue
             meta = _members(folder)
             if meta is None or not set(meta[0]) <= live:
                 shutil.rmtree(folder, ignore_errors=True)
+            else:
+                kept.append((folder, set(meta[0])))
+        for folder, members in kept:
+            superseded = any(members < other for _, other in kept)
+            if superseded and _age(folder) > _GRACE:
+                shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
             day.rmdir()  # (only if empty)
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+# Seconds a superseded rollup or a temporary folder is left to the runs that may use it.
+_GRACE = 3600
