@@ -14,9 +14,9 @@ from sqlalchemy import Engine, delete, insert, text
 
 from iotnotice.db import connect
 from iotnotice.db.models import DetectedHost
-from iotnotice.detect import run as run_module
+from iotnotice.detect import hosts as hosts_module
 from iotnotice.detect import run_detection
-from iotnotice.detect.hosts import HOST_COLUMNS, get_host
+from iotnotice.detect.hosts import HOST_COLUMNS, HostWriter, get_host
 from iotnotice.settings import Settings, load_settings
 
 NOW = datetime(2026, 11, 26, 1, 2, 3, 456789, tzinfo=UTC)
@@ -57,7 +57,13 @@ def _core_replace(engine: Engine, columns: dict[str, Any]) -> None:
     table = DetectedHost.metadata.tables["hosts"]
     with engine.begin() as conn:
         conn.execute(delete(table))
-        conn.execute(insert(table), run_module._core_rows(columns, NOW))
+        conn.execute(insert(table), hosts_module._core_rows(columns, NOW))
+
+
+def _replace(engine: Engine, *chunks: dict[str, Any]) -> None:
+    with HostWriter(engine, NOW) as writer:
+        for columns in chunks:
+            writer.append(columns)
 
 
 def test_bulk_replace_stores_what_core_inserts(any_settings: Settings) -> None:
@@ -68,13 +74,63 @@ def test_bulk_replace_stores_what_core_inserts(any_settings: Settings) -> None:
         _core_replace(engine, columns)
         want = _stored(engine)
         _core_replace(engine, _columns(5, 2))
-        run_module._replace_hosts(engine, columns, NOW)
+        _replace(engine, columns)
         assert _stored(engine) == want
         host = get_host(engine, "198.51.1.1")
         assert host["evidence"] == json.loads(columns["evidence"][1])
         assert host["detected_at"] == NOW.isoformat()
-        run_module._replace_hosts(engine, _columns(0, 3), NOW)
+        _replace(engine, _columns(0, 3))
         assert _stored(engine) == []
+    finally:
+        engine.dispose()
+
+
+def _chunk(columns: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
+    return {name: values[lo:hi] for name, values in columns.items()}
+
+
+def test_chunks_store_what_one_append_stores(any_settings: Settings) -> None:
+    """Appending the hosts in chunks (an empty one too) stores the same rows as one append."""
+    engine = connect(any_settings)
+    try:
+        columns = _columns(30, 1)
+        _replace(engine, columns)
+        want = _stored(engine)
+        _replace(engine, _columns(5, 2))
+        _replace(engine, _chunk(columns, 0, 7), _chunk(columns, 7, 7), _chunk(columns, 7, 30))
+        assert _stored(engine) == want
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_replace_keeps_the_old_rows(any_settings: Settings) -> None:
+    """An exception inside the writer's block rolls the whole replacement back."""
+    engine = connect(any_settings)
+    try:
+        _replace(engine, _columns(6, 1))
+        want = _stored(engine)
+        with pytest.raises(RuntimeError, match="merge failed"), HostWriter(engine, NOW) as writer:
+            writer.append(_columns(4, 2))
+            raise RuntimeError("merge failed")
+        assert _stored(engine) == want
+        with pytest.raises(RuntimeError, match="outside"):
+            writer.append(_columns(1, 3))
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_spill_setting_is_restored(settings: Settings) -> None:
+    """SQLite: the replacing transaction's cache_spill is the connection's default again
+    afterwards (the connection goes back to the pool)."""
+    engine = connect(settings)
+    try:
+        with engine.connect() as conn:
+            default = conn.exec_driver_sql("PRAGMA cache_spill").scalar()
+            raw = conn.connection.dbapi_connection
+        _replace(engine, _columns(6, 1))
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection is raw
+            assert conn.exec_driver_sql("PRAGMA cache_spill").scalar() == default
     finally:
         engine.dispose()
 
@@ -84,16 +140,16 @@ def test_replace_deletes_when_a_reader_holds_the_table(
 ) -> None:
     """PostgreSQL: a reader's lock makes TRUNCATE give up; DELETE replaces the rows and the
     reader's transaction still sees the old ones."""
-    monkeypatch.setattr(run_module, "_TRUNCATE_WAIT", "200ms")
+    monkeypatch.setattr(hosts_module, "_TRUNCATE_WAIT", "200ms")
     engine = connect(pg_settings)
     try:
         with engine.begin() as conn:
-            assert run_module._clear_hosts(conn, DetectedHost.metadata.tables["hosts"])
-        run_module._replace_hosts(engine, _columns(6, 1), NOW)
+            assert hosts_module._clear_hosts(conn, DetectedHost.metadata.tables["hosts"])
+        _replace(engine, _columns(6, 1))
         with engine.connect() as reader:
             reader.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             before = reader.exec_driver_sql("SELECT count(*) FROM hosts").scalar()
-            run_module._replace_hosts(engine, _columns(4, 2), NOW)
+            _replace(engine, _columns(4, 2))
             assert reader.exec_driver_sql("SELECT count(*) FROM hosts").scalar() == before == 6
         assert [r[0] for r in _stored(engine)] == [f"198.51.2.{i}" for i in range(4)]
         with engine.connect() as conn:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import itertools
-import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,14 +14,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Engine, String, Table, delete, insert, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, String, select
 
 from iotnotice.db import session_scope
 from iotnotice.db.models import DetectedHost, SensorPrefix
 from iotnotice.detect.evidence import evidence_json
 from iotnotice.detect.features import Features, compute_features
-from iotnotice.detect.hosts import HOST_COLUMNS
+from iotnotice.detect.hosts import HostWriter
 from iotnotice.detect.research import ResearchNetworks, load_research_networks
 from iotnotice.detect.rules import Classification, classify
 from iotnotice.enrich.ipdata import Enrichment, IpData, load_ip_data
@@ -110,7 +106,8 @@ def run_detection(
     result = classify(feats, settings, rmatch, enr.reserved)
     _fill_research_family(result, rmatch, research)
     columns = _rows(feats, enr, prefixes, isp, result, rmatch, research)
-    _replace_hosts(engine, columns, datetime.now(UTC))
+    with HostWriter(engine, datetime.now(UTC)) as writer:
+        writer.append(columns)
     # Replacing the table dropped honeypot evidence: merge it back (honeypot-only hosts too).
     merged = merge_into_hosts(settings, engine)
     summary = _summary(feats, result, isp, time.perf_counter() - started, since, until)
@@ -184,107 +181,6 @@ def _families(family: np.ndarray) -> list[str | None]:
     column = DetectedHost.__table__.c.family.type
     limit = column.length if isinstance(column, String) and column.length else 32
     return [f if f is None or len(f) <= limit else f[:limit] for f in family.tolist()]
-
-
-_TIMES = ("first_seen", "last_seen")
-
-
-def _time_text(epochs: np.ndarray, fmt: Callable[[np.ndarray], list[str]]) -> list[str]:
-    # Sources share a few hundred interval boundaries: format each distinct time once.
-    distinct, where = np.unique(epochs, return_inverse=True)
-    text: list[str] = np.array(fmt(distinct), dtype=object)[where.reshape(-1)].tolist()
-    return text
-
-
-def _sqlite_times(epochs: np.ndarray) -> list[str]:
-    # The text SQLAlchemy's SQLite DateTime stores (its storage format, no zone: all UTC), so the
-    # ORM reads back exactly what a Core insert of aware datetimes gave.
-    def fmt(values: np.ndarray) -> list[str]:
-        us = values.astype("datetime64[s]").astype("datetime64[us]")
-        return [t.replace("T", " ", 1) for t in np.datetime_as_string(us, "us").tolist()]
-
-    return _time_text(epochs, fmt)
-
-
-def _pg_times(epochs: np.ndarray) -> list[str]:
-    def fmt(values: np.ndarray) -> list[str]:
-        return [t + "Z" for t in np.datetime_as_string(values.astype("datetime64[s]"), "s")]
-
-    return _time_text(epochs, fmt)
-
-
-def _clear_hosts(conn: Connection, table: Table) -> bool:
-    """Empty ``hosts`` inside the replacing transaction; True when it was truncated.
-
-    PostgreSQL: TRUNCATE, which spares deleting (and later vacuuming) every old row version;
-    the COPY that follows then has no dead index entries to check the unique ``ip`` against
-    (194k hosts: DELETE took 0.3-0.9 s and slowed the COPY). TRUNCATE holds an exclusive lock
-    until commit, so readers of ``hosts`` wait for the new rows instead of reading the old
-    ones; when the lock is not granted within a few seconds (a long reader) or TRUNCATE is not
-    permitted, DELETE as before. SQLite: DELETE (its truncate optimisation).
-    """
-    if conn.dialect.name == "postgresql":
-        try:
-            with conn.begin_nested():
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_TRUNCATE_WAIT}'")
-                conn.exec_driver_sql(f"TRUNCATE {table.name}")
-                conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
-            return True
-        except DBAPIError:
-            pass
-    conn.execute(delete(table))
-    return False
-
-
-# How long TRUNCATE may wait for readers of hosts before detection deletes the rows instead.
-_TRUNCATE_WAIT = "3s"
-
-
-def _replace_hosts(engine: Engine, columns: dict[str, Any], now: datetime) -> None:
-    """Replace every host row: DB-API executemany on SQLite, COPY on PostgreSQL (psycopg 3).
-
-    SQLAlchemy's per-row parameter processing (JSON, datetimes) cost more than the insert
-    itself (profiled with 200k hosts); the values arrive here already in the stored types.
-    """
-    table = DetectedHost.metadata.tables[DetectedHost.__tablename__]
-    names = ", ".join([*HOST_COLUMNS, "detected_at"])
-    sqlite = engine.dialect.name == "sqlite"
-    times = _sqlite_times if sqlite else _pg_times
-    values = [times(columns[c]) if c in _TIMES else columns[c] for c in HOST_COLUMNS]
-    with engine.begin() as conn:
-        _clear_hosts(conn, table)
-        # detected_at through the column type's own processor: one value, the same text.
-        column_type = table.c.detected_at.type.dialect_impl(conn.dialect)
-        process = column_type.bind_processor(conn.dialect)
-        stamp = process(now) if process else now
-        rows = zip(*values, itertools.repeat(stamp, len(values[0])), strict=True)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if sqlite:
-                marks = ", ".join("?" * (len(HOST_COLUMNS) + 1))
-                cursor.executemany(
-                    f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(rows)
-                )
-            elif hasattr(cursor, "copy"):
-                with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            elif len(values[0]):
-                conn.execute(insert(table), _core_rows(columns, now))
-        finally:
-            cursor.close()
-
-
-def _core_rows(columns: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
-    # Other drivers: a plain Core executemany of Python values (slower, any dialect).
-    values = {c: columns[c] for c in HOST_COLUMNS}
-    for c in _TIMES:
-        values[c] = [datetime.fromtimestamp(t, UTC) for t in columns[c].tolist()]
-    values["evidence"] = [json.loads(e) for e in columns["evidence"]]
-    return [
-        dict(zip(values, row, strict=True), detected_at=now)
-        for row in zip(*values.values(), strict=True)
-    ]
 
 
 def _summary(
