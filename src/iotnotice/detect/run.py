@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ from sqlalchemy import Engine, String, select
 from iotnotice.db import session_scope
 from iotnotice.db.models import DetectedHost, SensorPrefix
 from iotnotice.detect.evidence import evidence_json
-from iotnotice.detect.features import Features, compute_features
+from iotnotice.detect.features import Features, feature_chunks
 from iotnotice.detect.hosts import HostWriter
 from iotnotice.detect.research import ResearchNetworks, load_research_networks
 from iotnotice.detect.rules import Classification, classify
@@ -88,32 +87,73 @@ def run_detection(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> DetectionSummary:
-    """Classify every source seen in [since, until) and replace the ``hosts`` table with them."""
+    """Classify every source seen in [since, until) and replace the ``hosts`` table with them.
+
+    Pipelined: the features come in chunks of consecutive sources (detect.features
+    .feature_chunks), and each chunk is enriched, classified and written while the next ones
+    are merged; the rows replace the table in one transaction (readers see the old rows or
+    the new ones).
+    """
     started = time.perf_counter()
     monitored = monitored_addresses(engine, since, until)
-    # The IPv4 IP data loads in a thread while the features are merged (it does not depend
-    # on them; the IPv6 tables, rarely needed, are loaded after if a source needs them).
-    with ThreadPoolExecutor(1) as pool:
-        ip_data = pool.submit(load_ip_data, settings)
-        feats = compute_features(settings, monitored, _epoch(since), _epoch(until))
-        is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
-        data = load_ip_data(settings, ipv6=True) if is_v6.any() else ip_data.result()
-    enr, prefixes = _enrich(data, feats, is_v6)
-    isp = load_registry(settings).match_columns(enr.asn, enr.as_name, feats["src_ip"])
     research = load_research_networks(settings)
-    # IPv6 rows carry src_ip 0, which no listed IPv4 prefix covers; their ASNs still match.
-    rmatch = research.match(feats["src_ip"], enr.asn)
-    result = classify(feats, settings, rmatch, enr.reserved)
-    _fill_research_family(result, rmatch, research)
-    columns = _rows(feats, enr, prefixes, isp, result, rmatch, research)
-    with HostWriter(engine, datetime.now(UTC)) as writer:
-        writer.append(columns)
+    registry = load_registry(settings)
+    tally = _Tally()
+    # The IPv4 IP data loads in a thread while the first features are merged (the IPv6
+    # tables, rarely needed, are loaded when a chunk has an IPv6 source).
+    with ThreadPoolExecutor(1) as pool, HostWriter(engine, datetime.now(UTC)) as writer:
+        ip_data = pool.submit(load_ip_data, settings)
+        data6: IpData | None = None
+        for feats in feature_chunks(settings, monitored, _epoch(since), _epoch(until)):
+            is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
+            data = ip_data.result()
+            if is_v6.any():
+                data6 = data6 or load_ip_data(settings, ipv6=True)
+                data = data6
+            enr, prefixes = _enrich(data, feats, is_v6)
+            isp = registry.match_columns(enr.asn, enr.as_name, feats["src_ip"])
+            # IPv6 rows carry src_ip 0, which no listed IPv4 prefix covers; their ASNs match.
+            rmatch = research.match(feats["src_ip"], enr.asn)
+            result = classify(feats, settings, rmatch, enr.reserved)
+            _fill_research_family(result, rmatch, research)
+            writer.append(_rows(feats, enr, prefixes, isp, result, rmatch, research))
+            tally.add(feats, result, isp)
     # Replacing the table dropped honeypot evidence: merge it back (honeypot-only hosts too).
     merged = merge_into_hosts(settings, engine)
-    summary = _summary(feats, result, isp, time.perf_counter() - started, since, until)
-    return dataclasses.replace(
-        summary, honeypot_created=merged.created, honeypot_extended=merged.extended
+    return DetectionSummary(
+        sources=tally.sources,
+        by_class=dict(tally.by_class),
+        by_family=dict(tally.by_family),
+        monitored_addresses=tally.monitored,
+        flow_rows=tally.flow_rows,
+        seconds=time.perf_counter() - started,
+        since=since,
+        until=until,
+        infected_by_isp=dict(tally.by_isp),
+        honeypot_created=merged.created,
+        honeypot_extended=merged.extended,
     )
+
+
+@dataclass
+class _Tally:
+    """The summary's counts, chunk by chunk."""
+
+    sources: int = 0
+    flow_rows: int = 0
+    monitored: int = 0
+    by_class: Counter[str] = field(default_factory=Counter)
+    by_family: Counter[str] = field(default_factory=Counter)
+    by_isp: Counter[str] = field(default_factory=Counter)
+
+    def add(self, f: Features, result: Classification, isp: np.ndarray) -> None:
+        infected = result.classification == "infected"
+        self.sources += len(f)
+        self.flow_rows += int(f["flow_rows"].sum()) if len(f) else 0
+        self.monitored = f.monitored_addresses
+        self.by_class.update(result.classification.tolist())
+        self.by_family.update(result.family[infected].tolist())
+        self.by_isp.update(str(x) if x else "_unassigned" for x in isp[infected])
 
 
 def _enrich(data: IpData, f: Features, is_v6: np.ndarray) -> tuple[Enrichment, np.ndarray]:
@@ -181,25 +221,3 @@ def _families(family: np.ndarray) -> list[str | None]:
     column = DetectedHost.__table__.c.family.type
     limit = column.length if isinstance(column, String) and column.length else 32
     return [f if f is None or len(f) <= limit else f[:limit] for f in family.tolist()]
-
-
-def _summary(
-    f: Features,
-    result: Classification,
-    isp: np.ndarray,
-    seconds: float,
-    since: datetime | None,
-    until: datetime | None,
-) -> DetectionSummary:
-    infected = result.classification == "infected"
-    return DetectionSummary(
-        sources=len(f),
-        by_class=dict(Counter(result.classification.tolist())),
-        by_family=dict(Counter(result.family[infected].tolist())),
-        monitored_addresses=f.monitored_addresses,
-        flow_rows=int(f["flow_rows"].sum()) if len(f) else 0,
-        seconds=seconds,
-        since=since,
-        until=until,
-        infected_by_isp=dict(Counter(str(x) if x else "_unassigned" for x in isp[infected])),
-    )
