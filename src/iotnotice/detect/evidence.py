@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -11,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from iotnotice.detect.features import Features
+from iotnotice.detect.features import SAMPLE_FIELDS, Features
 
 __all__ = ["COUNTERS", "evidence_json", "evidence_records", "source_port", "summary_line"]
 
@@ -53,10 +52,6 @@ _REASONS = {
 }
 
 
-def _py(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def evidence_records(
     f: Features,
     rules: Sequence[str],
@@ -78,7 +73,8 @@ def evidence_records(
     share = [round(x, 4) for x in cols["syn_noopt_share"][pick].astype(np.float64).tolist()]
     active = cols["active_seconds"][pick].astype(np.int64).tolist()
     rate = [round(x, 1) for x in cols["scan_rate"][pick].astype(np.float64).tolist()]
-    top, mirai, sample = cols["top_ports"][pick], cols["mirai_ports"][pick], cols["sample"][pick]
+    top, mirai = cols["top_ports"][pick], cols["mirai_ports"][pick]
+    sample = [cols[f"sample_{name}"][pick].astype(np.int64).tolist() for name in SAMPLE_FIELDS]
     for k, (rule, extra) in enumerate(zip(rules, extras, strict=True)):
         yield {
             "rule": rule,
@@ -91,7 +87,7 @@ def evidence_records(
             "active_seconds": active[k],
             "scan_rate_pps": rate[k],
             "monitored_addresses": f.monitored_addresses,
-            "sample": {key: _py(v) for key, v in (sample[k] or {}).items()},
+            "sample": dict(zip(SAMPLE_FIELDS, [c[k] for c in sample], strict=True)),
             **extra,
         }
 
@@ -149,33 +145,6 @@ def _rounded_text(values: np.ndarray, digits: int) -> pa.Array:
     return _fallback(out, ~fast, lambda i: json.dumps(round(float(x[i]), digits)))
 
 
-def _sample_text(samples: np.ndarray) -> pa.Array:
-    """JSON of each header sample: column-wise when all share keys (in order) and integers."""
-    dicts = samples.tolist()
-    present = [d for d in dicts if d]
-    names = tuple(present[0]) if present else ()
-    if names and all(map(names.__eq__, map(tuple, present))):
-        parts: list[Any] = []
-        for i, name in enumerate(names):
-            try:
-                values = pa.array(list(map(operator.itemgetter(name), present)))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                break
-            if not pa.types.is_integer(values.type) or values.null_count:
-                break
-            parts += [("{" if i == 0 else ", ") + json.dumps(name) + ": ", values.cast(pa.string())]
-        else:
-            # The present samples' text, then "{}" for every row without one.
-            text = pa.concat_arrays(
-                [pc.binary_join_element_wise(*parts, "}", ""), pa.array(["{}"])]
-            )
-            where = np.full(len(dicts), len(present), dtype=np.int64)
-            where[[i for i, d in enumerate(dicts) if d]] = np.arange(len(present))
-            return pc.take(text, where)
-    plain = ({key: _py(v) for key, v in (d or {}).items()} for d in dicts)
-    return pa.array([json.dumps(p) for p in plain], pa.string())
-
-
 def evidence_json(
     f: Features,
     rules: Sequence[str],
@@ -200,6 +169,9 @@ def evidence_json(
     def by_rule(encode: Callable[[str], str]) -> pa.Array:
         return pc.take(pa.array([encode(r) for r in rule_names], pa.string()), indices)
 
+    sample: list[Any] = []
+    for i, name in enumerate(SAMPLE_FIELDS):
+        sample += [("{" if i == 0 else ", ") + f'"{name}": ', _int_text(cols[f"sample_{name}"])]
     counts: list[Any] = []
     for i, name in enumerate(COUNTERS):
         counts += [(', "counts": {' if i == 0 else ", ") + f'"{name}": ', _int_text(cols[name])]
@@ -229,7 +201,8 @@ def evidence_json(
         ', "scan_rate_pps": ',
         _rounded_text(cols["scan_rate"], 1),
         f', "monitored_addresses": {json.dumps(f.monitored_addresses)}, "sample": ',
-        _sample_text(cols["sample"]),
+        *sample,
+        "}",
         ', "routed_prefix": ',
         _string_text(list(routed_prefix)),
         pa.array(tail, pa.string()),

@@ -40,7 +40,14 @@ from iotnotice.detect.merge import merge_features
 from iotnotice.detect.partials import partials_for_window
 from iotnotice.settings import Settings
 
-__all__ = ["Features", "compute_features", "concat_features", "feature_chunks", "parse_ports"]
+__all__ = [
+    "SAMPLE_FIELDS",
+    "Features",
+    "compute_features",
+    "concat_features",
+    "feature_chunks",
+    "parse_ports",
+]
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,10 @@ def _concat(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {name: _EMPTY.get(name, np.zeros(0, dtype=np.int64)) for name in _COLUMNS}
 
 
+# The header sample's fields, each a feature column "sample_<field>".
+SAMPLE_FIELDS = (
+    "dst_port", "src_port", "protocol", "ttl", "tcp_flags", "tcp_synlen", "tcp_synwinlen",
+)  # fmt: skip
 # Partial rows merged per pass (the merge's peak is a few hundred bytes per row; with two
 # passes at once, ~1M rows keeps detection under 1 GB).
 _PASS_ROWS = 1_000_000
@@ -157,13 +168,13 @@ _COLUMNS = (
     "src_ip", "src_ip6", "packets", "flow_rows", "first_seen", "last_seen", "mirai_cnt",
     "masscan_cnt", "zmap_cnt", "spoofed_cnt", "quirk_cnt", "syn_pkts", "syn_noopt",
     "resp_pkts", "synack_pkts", "rst_pkts", "icmp_err_pkts", "dns_resp_pkts", "tcp_pkts",
-    "udp_pkts", "icmp_pkts", "iot_syn", "sample", "destinations", "mirai_dsts", "iot_dsts",
-    "ttl_mode", "dst_ports", "top_ports", "mirai_ports", "resp_window_max",
+    "udp_pkts", "icmp_pkts", "iot_syn", *(f"sample_{k}" for k in SAMPLE_FIELDS),
+    "destinations", "mirai_dsts", "iot_dsts", "ttl_mode", "dst_ports", "top_ports",
+    "mirai_ports", "resp_window_max",
 )  # fmt: skip
 _EMPTY = {
     "src_ip": np.zeros(0, dtype=np.uint32),
     "src_ip6": np.zeros(0, dtype=object),
-    "sample": np.zeros(0, dtype=object),
     "top_ports": np.zeros(0, dtype=object),
     "mirai_ports": np.zeros(0, dtype=object),
     "ttl_mode": np.zeros(0, dtype=np.int32),
@@ -189,24 +200,13 @@ def _family(tables: dict[str, pa.Table], v6: bool, threads: int) -> dict[str, np
     else:
         out["src_ip"] = src.astype(np.uint32)
         out["src_ip6"] = np.full(len(src), None, dtype=object)
+    # The header sample as integer columns (SAMPLE_FIELDS), not a dict per source.
     sig = out.pop("sample_sig")
-    fields = (
-        out.pop("sample_dst_port"),
-        out.pop("sample_src_port"),
-        (sig >> 32) & 255,
-        (sig >> 40) & 255,
-        (sig >> 24) & 255,
-        (sig >> 16) & 255,
-        sig & 65535,
-    )
-    names = ("dst_port", "src_port", "protocol", "ttl", "tcp_flags", "tcp_synlen")
-    out["sample"] = np.array(
-        [
-            dict(zip((*names, "tcp_synwinlen"), row, strict=True))
-            for row in zip(*(f.tolist() for f in fields), strict=True)
-        ],
-        dtype=object,
-    )
+    for name, shift, mask in (
+        ("protocol", 32, 255), ("ttl", 40, 255), ("tcp_flags", 24, 255),
+        ("tcp_synlen", 16, 255), ("tcp_synwinlen", 0, 65535),
+    ):  # fmt: skip
+        out[f"sample_{name}"] = (sig >> shift) & mask
     return out
 
 
