@@ -18,10 +18,15 @@ from iotnotice.settings import Settings
 __all__ = ["alembic_config", "connect", "migrate", "session_scope"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_PAGE_SIZE = 16384
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    # 16 KiB pages for a new database (no effect on an existing one): detection rewrites the
+    # hosts table, ~1 KB rows, on every run; 200k rows replaced in 1.5-1.7 CPU s instead of
+    # 2.1-2.6 with 4 KiB pages, and an 18% smaller file (measured with the benchmark's hosts).
+    cur.execute(f"PRAGMA page_size={_PAGE_SIZE}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
