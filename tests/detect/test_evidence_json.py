@@ -6,9 +6,16 @@ import json
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from iotnotice.detect.evidence import COUNTERS, _rounded_text, evidence_json, evidence_records
+from iotnotice.detect.evidence import (
+    COUNTERS,
+    _join,
+    _rounded_text,
+    evidence_json,
+    evidence_records,
+)
 from iotnotice.detect.features import SAMPLE_FIELDS, Features
 
 
@@ -88,3 +95,14 @@ def test_rounded_text_is_json_dumps_of_round(digits: int) -> None:
     )
     got = _rounded_text(values, digits).to_pylist()
     assert got == [json.dumps(round(float(x), digits)) for x in values]
+
+
+def test_join_writes_integers_and_text_as_python_would() -> None:
+    """The joining kernel: signed integers in decimal, text columns as they are (nulls empty)."""
+    ints = np.array([0, -1, 9, 10, -(2**63) + 1, 2**63 - 1, 1234567890], dtype=np.int64)
+    words = pa.array(["", None, "é", 'a"b\\', "x" * 300, "0", "ü"], pa.string())
+    backwards = ints[::-1].copy()
+    got = _join(["<", ints, "|", words, ">", backwards], len(ints)).to_pylist()
+    rows = zip(ints.tolist(), backwards.tolist(), words.to_pylist(), strict=True)
+    assert got == [f"<{a}|{w or ''}>{b}" for a, b, w in rows]
+    assert _join(["x", np.arange(3)], 3).to_pylist() == ["x0", "x1", "x2"]
