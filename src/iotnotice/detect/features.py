@@ -25,9 +25,7 @@ ports are ordered by packets, then protocol (tcp before udp) and port number.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +36,7 @@ import pyarrow.compute as pc
 from iotnotice.detect.family import Family, family_rows
 from iotnotice.detect.merge import merge_features
 from iotnotice.detect.partials import partials_for_window
+from iotnotice.detect.pipeline import map_ahead
 from iotnotice.settings import Settings
 
 __all__ = [
@@ -109,30 +108,18 @@ def feature_chunks(
         return done, seen
 
     # Passes over consecutive source ranges: memory holds the passes in flight, not the
-    # window. The pool merges the next passes while this thread reads and the caller works on
-    # the last chunk (the reader and the kernels release the GIL).
+    # window. A reader thread reads the next passes and a pool merges them while the caller
+    # works on the last chunk (the reader and the kernels mostly release the GIL).
     pieces: list[dict[str, np.ndarray]] = []
     seen: list[np.ndarray] = []
     chunks = 0
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        pending: deque[Future[tuple[list[dict[str, np.ndarray]], Any]]] = deque()
-
-        def ready() -> Iterator[Features]:
-            done, dsts = pending.popleft().result()
-            if seen_dsts:
-                pieces.extend(done)
-                seen.extend([] if dsts is None else [dsts])
-            elif done:
-                nonlocal chunks
-                chunks += 1
-                yield Features.derived(_concat(done), interval, monitored_addresses)
-
-        for tables in parts.passes(_PASS_ROWS):
-            pending.append(pool.submit(one_pass, tables))
-            while len(pending) > max(1, threads):
-                yield from ready()
-        while pending:
-            yield from ready()
+    for done, dsts in map_ahead(one_pass, parts.passes(_PASS_ROWS), threads):
+        if seen_dsts:
+            pieces.extend(done)
+            seen.extend([] if dsts is None else [dsts])
+        elif done:
+            chunks += 1
+            yield Features.derived(_concat(done), interval, monitored_addresses)
     if seen_dsts:
         # No sensor inventory: the distinct destinations seen are a lower bound of the darknet.
         monitored = len(np.unique(np.concatenate(seen))) if seen else 0

@@ -23,9 +23,7 @@ import json
 import os
 import shutil
 import time
-from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,6 +31,7 @@ import pyarrow as pa
 from iotnotice.detect.family import combine_tables
 from iotnotice.detect.merge import KINDS
 from iotnotice.detect.partfiles import PartialSet, readable, store
+from iotnotice.detect.pipeline import map_ahead
 
 __all__ = ["base", "build", "find", "prune"]
 
@@ -103,15 +102,10 @@ def build(
         store(merged, {k: tmp / f"{k}.{index:05d}.arrow" for k in KINDS})
 
     passes = 0
-    # This thread reads the next pass while the pool merges and writes earlier ones.
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        pending: deque[Future[None]] = deque()
-        for passes, tables in enumerate(inputs.passes(_PASS_ROWS), start=1):
-            pending.append(pool.submit(one, passes - 1, tables))
-            while len(pending) > max(1, threads):
-                pending.popleft().result()
-        for done in pending:
-            done.result()
+    # A reader thread reads the next passes while a pool merges and writes earlier ones.
+    numbered = enumerate(inputs.passes(_PASS_ROWS))
+    for _ in map_ahead(lambda item: one(*item), numbered, threads):
+        passes += 1
     (tmp / _MEMBERS).write_text(json.dumps({"members": sorted(keys), "passes": passes}))
     try:
         os.replace(tmp, final)  # atomic: readers see a whole rollup or none
