@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from iotnotice.detect.family import Family, family_rows
 from iotnotice.detect.merge import merge_features
 from iotnotice.detect.partials import partials_for_window
-from iotnotice.detect.pipeline import map_ahead
+from iotnotice.detect.pipeline import MapAhead
 from iotnotice.settings import Settings
 
 __all__ = [
@@ -96,9 +96,12 @@ def feature_chunks(
     """:func:`compute_features` in chunks of consecutive sources (IPv6 first, then IPv4 by
     address), each as soon as it is merged: a caller can classify and store one chunk while
     the next is merged. Without a sensor inventory (``monitored_addresses`` <= 0) the scan
-    rates need every destination seen, so the window comes as one chunk."""
+    rates need every destination seen, so the window comes as one chunk.
+
+    The window's partials are found (built where missing) and the merge started by this call,
+    so the caller can prepare while the first chunk is merged; iterate the result to its end
+    or close it."""
     threads = int(settings.detect_threads)
-    interval = int(settings.flow_interval)
     parts = partials_for_window(settings, parse_ports(settings.iot_ports), since, until, threads)
     seen_dsts = monitored_addresses <= 0
 
@@ -110,22 +113,32 @@ def feature_chunks(
     # Passes over consecutive source ranges: memory holds the passes in flight, not the
     # window. A reader thread reads the next passes and a pool merges them while the caller
     # works on the last chunk (the reader and the kernels mostly release the GIL).
+    ahead = MapAhead(one_pass, parts.passes(_PASS_ROWS), threads)
+    return _chunks(ahead, int(settings.flow_interval), monitored_addresses)
+
+
+def _chunks(
+    ahead: MapAhead[tuple[list[dict[str, np.ndarray]], Any]], interval: int, monitored: int
+) -> Iterator[Features]:
     pieces: list[dict[str, np.ndarray]] = []
     seen: list[np.ndarray] = []
     chunks = 0
-    for done, dsts in map_ahead(one_pass, parts.passes(_PASS_ROWS), threads):
-        if seen_dsts:
-            pieces.extend(done)
-            seen.extend([] if dsts is None else [dsts])
-        elif done:
-            chunks += 1
-            yield Features.derived(_concat(done), interval, monitored_addresses)
-    if seen_dsts:
+    try:
+        for done, dsts in ahead:
+            if dsts is not None:  # (no sensor inventory: gather the whole window)
+                pieces.extend(done)
+                seen.append(dsts)
+            elif done:
+                chunks += 1
+                yield Features.derived(_concat(done), interval, monitored)
+    finally:
+        ahead.close()
+    if monitored <= 0:
         # No sensor inventory: the distinct destinations seen are a lower bound of the darknet.
-        monitored = len(np.unique(np.concatenate(seen))) if seen else 0
-        yield Features.derived(_concat(pieces), interval, monitored)
+        seen_count = len(np.unique(np.concatenate(seen))) if seen else 0
+        yield Features.derived(_concat(pieces), interval, seen_count)
     elif chunks == 0:  # an empty window: one empty chunk
-        yield Features.derived(_concat([]), interval, monitored_addresses)
+        yield Features.derived(_concat([]), interval, monitored)
 
 
 def concat_features(chunks: list[Features]) -> Features:

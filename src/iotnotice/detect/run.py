@@ -96,28 +96,32 @@ def run_detection(
     """
     started = time.perf_counter()
     monitored = monitored_addresses(engine, since, until)
-    research = load_research_networks(settings)
-    registry = load_registry(settings)
     tally = _Tally()
-    # The IPv4 IP data loads in a thread while the first features are merged (the IPv6
-    # tables, rarely needed, are loaded when a chunk has an IPv6 source).
-    with ThreadPoolExecutor(1) as pool, HostWriter(engine, datetime.now(UTC)) as writer:
+    # The IPv4 IP data loads in a thread and the first features are merged while the hosts
+    # table is emptied (the IPv6 tables, rarely needed, load when a chunk has an IPv6 source).
+    with ThreadPoolExecutor(1) as pool:
         ip_data = pool.submit(load_ip_data, settings)
-        data6: IpData | None = None
-        for feats in feature_chunks(settings, monitored, _epoch(since), _epoch(until)):
-            is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
-            data = ip_data.result()
-            if is_v6.any():
-                data6 = data6 or load_ip_data(settings, ipv6=True)
-                data = data6
-            enr, prefixes = _enrich(data, feats, is_v6)
-            isp = registry.match_columns(enr.asn, enr.as_name, feats["src_ip"])
-            # IPv6 rows carry src_ip 0, which no listed IPv4 prefix covers; their ASNs match.
-            rmatch = research.match(feats["src_ip"], enr.asn)
-            result = classify(feats, settings, rmatch, enr.reserved)
-            _fill_research_family(result, rmatch, research)
-            writer.append(_rows(feats, enr, prefixes, isp, result, rmatch, research))
-            tally.add(feats, result, isp)
+        chunks = feature_chunks(settings, monitored, _epoch(since), _epoch(until))
+        try:
+            research = load_research_networks(settings)
+            registry = load_registry(settings)
+            data6: IpData | None = None
+            with HostWriter(engine, datetime.now(UTC)) as writer:
+                for feats in chunks:
+                    is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
+                    data = ip_data.result()
+                    if is_v6.any():
+                        data6 = data6 or load_ip_data(settings, ipv6=True)
+                        data = data6
+                    enr, prefixes = _enrich(data, feats, is_v6)
+                    isp = registry.match_columns(enr.asn, enr.as_name, feats["src_ip"])
+                    result, columns = _classified(settings, feats, enr, prefixes, isp, research)
+                    writer.append(columns)
+                    tally.add(feats, result, isp)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
     # Replacing the table dropped honeypot evidence: merge it back (honeypot-only hosts too).
     merged = merge_into_hosts(settings, engine)
     return DetectionSummary(
@@ -154,6 +158,22 @@ class _Tally:
         self.by_class.update(result.classification.tolist())
         self.by_family.update(result.family[infected].tolist())
         self.by_isp.update(str(x) if x else "_unassigned" for x in isp[infected])
+
+
+def _classified(
+    settings: Settings,
+    f: Features,
+    enr: Enrichment,
+    prefixes: np.ndarray,
+    isp: np.ndarray,
+    research: ResearchNetworks,
+) -> tuple[Classification, dict[str, Any]]:
+    """One chunk's classification and host columns."""
+    # IPv6 rows carry src_ip 0, which no listed IPv4 prefix covers; their ASNs still match.
+    rmatch = research.match(f["src_ip"], enr.asn)
+    result = classify(f, settings, rmatch, enr.reserved)
+    _fill_research_family(result, rmatch, research)
+    return result, _rows(f, enr, prefixes, isp, result, rmatch, research)
 
 
 def _enrich(data: IpData, f: Features, is_v6: np.ndarray) -> tuple[Enrichment, np.ndarray]:
