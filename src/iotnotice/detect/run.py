@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -99,25 +100,36 @@ def run_detection(
     tally = _Tally()
     # The IPv4 IP data loads in a thread and the first features are merged while the hosts
     # table is emptied (the IPv6 tables, rarely needed, load when a chunk has an IPv6 source).
+    # Then, chunk by chunk, that thread enriches and classifies the next chunk while this one
+    # stores the last (the inserts hold the GIL between rows; the evidence kernel does not).
     with ThreadPoolExecutor(1) as pool:
         ip_data = pool.submit(load_ip_data, settings)
         chunks = feature_chunks(settings, monitored, _epoch(since), _epoch(until))
         try:
             research = load_research_networks(settings)
             registry = load_registry(settings)
-            data6: IpData | None = None
+            data6: list[IpData] = []
+
+            def prepare(f: Features) -> tuple[Features, Classification, np.ndarray, Any]:
+                is_v6 = np.array([b is not None for b in f["src_ip6"]], dtype=bool)
+                data = ip_data.result()
+                if is_v6.any():
+                    data6[:] = data6 or [load_ip_data(settings, ipv6=True)]
+                    data = data6[0]
+                enr, prefixes = _enrich(data, f, is_v6)
+                isp = registry.match_columns(enr.asn, enr.as_name, f["src_ip"])
+                result, columns = _classified(settings, f, enr, prefixes, isp, research)
+                return f, result, isp, columns
+
             with HostWriter(engine, datetime.now(UTC)) as writer:
-                for feats in chunks:
-                    is_v6 = np.array([b is not None for b in feats["src_ip6"]], dtype=bool)
-                    data = ip_data.result()
-                    if is_v6.any():
-                        data6 = data6 or load_ip_data(settings, ipv6=True)
-                        data = data6
-                    enr, prefixes = _enrich(data, feats, is_v6)
-                    isp = registry.match_columns(enr.asn, enr.as_name, feats["src_ip"])
-                    result, columns = _classified(settings, feats, enr, prefixes, isp, research)
-                    writer.append(columns)
-                    tally.add(feats, result, isp)
+                ready: Future[tuple[Features, Classification, np.ndarray, Any]] | None = None
+                for feats in itertools.chain(chunks, [None]):  # None: store the last
+                    following = None if feats is None else pool.submit(prepare, feats)
+                    if ready is not None:
+                        f, result, isp, columns = ready.result()
+                        writer.append(columns)
+                        tally.add(f, result, isp)
+                    ready = following
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
