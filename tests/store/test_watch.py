@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -76,3 +79,31 @@ def test_settle_time_and_restart(settings: Settings, engine: Engine, tmp_path: P
     write(spool / "c.pcap", records(5, 1_717_200_200))
     assert [(r.path.name, r.packets) for r in again.poll()] == [("c.pcap", 5)]
     assert stored(settings) == 55
+
+
+def test_the_watch_command_prepares_detection_partials(tmp_path: Path) -> None:
+    """`iotnotice ingest --watch` builds the new flow files' detection partials after each
+    capture, so the next `iotnotice detect` only merges (a real process, stopped by Ctrl-C)."""
+    spool, data = tmp_path / "spool", tmp_path / "data"
+    spool.mkdir()
+    write(spool / "a.pcap", records(30, 1_717_200_000))
+    write(spool / "b.pcap", records(20, 1_717_203_700))  # the next hour; a.pcap is complete
+    cli = Path(sys.executable).with_name("iotnotice")
+    cmd = [str(cli), "--data-dir", str(data), "ingest", "--watch"]
+    proc = subprocess.Popen(
+        [*cmd, str(spool), "--interval", "0.2", "--settle", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    partials = data / "detect-partials"
+    try:
+        deadline = time.time() + 60
+        while len(list(partials.rglob("*.sig.arrow"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    sig = sorted(p.parent.name for p in partials.rglob("*.sig.arrow"))
+    assert sig == ["hour=00", "hour=01"], (out, err)  # one per flow file (UTC hours 0 and 1)
+    assert "ingested" in out and "error" not in err

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from iotnotice.cli.context import AppContext, pass_app
+from iotnotice.errors import InputError
 from iotnotice.store.hashing import prefetch
 
 if TYPE_CHECKING:
@@ -108,6 +109,22 @@ def _line(r: IngestResult) -> str:
     return f"{r.status:<9} {r.path}: {counts}"
 
 
+def _prepare_detection(app: AppContext, r: IngestResult) -> bool:
+    """After a stored file, build what the next detection run reads (the new flow files'
+    partials, see detect.partials) while the watch waits for the next capture; True when
+    that failed (a damaged flow file, named; the watch goes on)."""
+    if r.status != "ingested" or not r.flow_rows:
+        return False
+    from iotnotice.detect.features import prepare_partials
+
+    try:
+        prepare_partials(app.settings)
+    except InputError as exc:
+        app.fail(f"detection partials: {exc}")
+        return True
+    return False
+
+
 def _print(app: AppContext, r: IngestResult) -> bool:
     """Print one result line; True when the file failed or was damaged."""
     if r.status in ("failed", "damaged"):
@@ -131,7 +148,7 @@ def _watch(
             sensor,
             interval=interval,
             settle=settle,
-            on_result=lambda r: _print(app, r),
+            on_result=lambda r: _print(app, r) or _prepare_detection(app, r),
         )
     except KeyboardInterrupt:
         app.console.print("stopped", highlight=False)

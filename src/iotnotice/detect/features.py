@@ -46,6 +46,7 @@ __all__ = [
     "concat_features",
     "feature_chunks",
     "parse_ports",
+    "prepare_partials",
 ]
 
 
@@ -85,6 +86,15 @@ def compute_features(
     aggregates of the window's flow files (built where the cache lacks them, see
     detect.partials) merged per source (detect.merge)."""
     return concat_features(list(feature_chunks(settings, monitored_addresses, since, until)))
+
+
+def prepare_partials(settings: Settings) -> int:
+    """Build the cached partials (and day rollups) that a detection over the whole store
+    reads, so that the next run only merges; how many flow files' partials were built.
+    ``ingest --watch`` calls it after each file it stores."""
+    threads = int(settings.detect_threads)
+    ports = parse_ports(settings.iot_ports)
+    return partials_for_window(settings, ports, None, None, threads).computed
 
 
 def feature_chunks(
