@@ -13,7 +13,8 @@ then measures, each in a child process of its own (its own CPU time and peak mem
 3. ``run_detection`` end to end (features, IP data, rules, evidence, replacing the SQLite hosts
    table), cold and warm;
 4. ``run_detection`` after one more flow file landed in the date (an hourly run on the current
-   day: the new file's partials built and merged with the date's rollup).
+   day: the new file's partials built and merged with the date's rollup), and again as after
+   ``ingest --watch`` built them (cached: the run only merges).
 
 Rates are flow tuples in the store divided by the phase's wall-clock seconds (including the
 child's start, a fork); CPU seconds (all threads) are printed too, as they vary less than wall
@@ -202,26 +203,28 @@ def main() -> None:
             f"the peer's time); {run.cpu:.1f} CPU s; peak RSS {run.peak_mib:.0f} MiB"
         )
     print(f"classes: {run.info['classes']} ({run.info['sources']:,} sources)")
-    # An hourly run on the current day: one more file in the date (removed afterwards, and
-    # with it the partials it got).
+    partials = [p for p in (settings.data_path / "detect-partials").rglob("*") if p.is_file()]
+    cached = sum(p.stat().st_size for p in partials)
+    print(f"partials cache: {cached / 2**20:.0f} MiB ({cached / size:.0%} of the flow store)")
+    # An hourly run on the current day: one more file in the date (removed afterwards; the
+    # next run prunes its partials). First as it lands, then as after `ingest --watch` built
+    # its partials (the second run finds them cached).
     extra = (
         settings.flows_path / "sensor=bench" / "date=2026-11-01" / "hour=23" / "bench-new.parquet"
     )
     sources = _sources(np.random.default_rng(1), args.sources)  # the store's sources
     write_flow_file(_chunk(np.random.default_rng(2), _EXTRA_ROWS, sources, 23), extra)
+    more = rows + _EXTRA_ROWS
     try:
-        run = in_child(lambda: _detect(settings))
+        for name in ("its partials built by the run", "its partials built by ingest --watch"):
+            run = in_child(lambda: _detect(settings))
+            print(
+                f"run_detection, one more {_EXTRA_ROWS:,}-row file in the date ({name}): "
+                f"{run.wall:.2f} s = {_rate(more, run.wall)} ({more:,} rows); {run.cpu:.1f} "
+                f"CPU s; peak RSS {run.peak_mib:.0f} MiB"
+            )
     finally:
         extra.unlink()
-    more = rows + _EXTRA_ROWS
-    print(
-        f"run_detection after one more {_EXTRA_ROWS:,}-row flow file in the date: {run.wall:.2f} s "
-        f"= {_rate(more, run.wall)} ({more:,} rows); {run.cpu:.1f} CPU s; "
-        f"peak RSS {run.peak_mib:.0f} MiB"
-    )
-    partials = [p for p in (settings.data_path / "detect-partials").rglob("*") if p.is_file()]
-    cached = sum(p.stat().st_size for p in partials)
-    print(f"partials cache: {cached / 2**20:.0f} MiB ({cached / size:.0%} of the flow store)")
 
 
 _EXTRA_ROWS = 4_000_000

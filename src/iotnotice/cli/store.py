@@ -162,7 +162,10 @@ def _watch(
     "watch_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Follow a directory that tcpdump -G / dumpcap -b rotate into; ingest each completed file.",
+    help=(
+        "Follow a directory that tcpdump -G / dumpcap -b rotate into; ingest each completed "
+        "file and build its detection partials (the next 'detect' only merges)."
+    ),
 )
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between --watch polls.")
 @click.option(
