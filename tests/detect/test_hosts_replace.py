@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from flowstore import syns, write_store
-from sqlalchemy import Engine, delete, insert, text
+from sqlalchemy import Engine, delete, event, insert, text
 
 from iotnotice.db import connect
 from iotnotice.db.models import DetectedHost
@@ -117,6 +118,31 @@ def test_a_failed_replace_keeps_the_old_rows(any_settings: Settings) -> None:
             writer.append(_columns(1, 3))
     finally:
         engine.dispose()
+
+
+def test_sqlite_spill_bound_is_512_mib_whatever_the_page_size(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """SQLite: the replace may keep 512 MiB of dirty pages, counted in the file's own pages
+    (16 KiB in a new database, 4 KiB in one made before). SQLite does not report the
+    threshold back, so the statements are traced."""
+    old = tmp_path / "old"
+    old.mkdir()
+    raw = sqlite3.connect(old / "iotnotice.db")
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("CREATE TABLE legacy (x)")
+    raw.close()
+    statements: list[str] = []
+    for s in (settings, load_settings(environ={}, data_dir=str(old))):
+        engine = connect(s)
+        engine.dispose()  # new connections, each traced
+        event.listen(engine, "connect", lambda c, _r: c.set_trace_callback(statements.append))
+        try:
+            _replace(engine, _columns(3, 1))
+        finally:
+            engine.dispose()
+    spills = [q for q in statements if q.startswith("PRAGMA cache_spill=") and q[-1] != "1"]
+    assert spills == ["PRAGMA cache_spill=32768", "PRAGMA cache_spill=131072"]
 
 
 def test_sqlite_spill_setting_is_restored(settings: Settings) -> None:

@@ -82,12 +82,13 @@ def _clear_hosts(conn: Connection, table: Table) -> bool:
 # How long TRUNCATE may wait for readers of hosts before detection deletes the rows instead.
 _TRUNCATE_WAIT = "3s"
 
-# SQLite: dirty pages the replacing transaction may keep in memory before spilling them to the
-# WAL (default: past cache_size, 2 MB). The DELETE's freed pages are zeroed (Debian's SQLite is
-# built with SECURE_DELETE) and the inserts reuse them; spilled, each page went to the WAL twice
-# and was read back once (200k hosts, 270 MB of pages: 0.4-0.5 s CPU of ~3). 512 MiB at 4 KiB
-# pages bounds the memory; larger replacements spill past it as before.
-_SPILL_PAGES = 131072
+# SQLite: bytes of dirty pages the replacing transaction may keep in memory before spilling
+# them to the WAL (default: past cache_size, 2 MB). The DELETE's freed pages are zeroed
+# (Debian's SQLite is built with SECURE_DELETE) and the inserts reuse them; spilled, each page
+# went to the WAL twice and was read back once (200k hosts, 270 MB of 4 KiB pages: 0.4-0.5 s
+# CPU of ~3). The bound is in bytes, turned into pages of the file's own size (4 KiB in older
+# databases, 16 KiB in new ones, see db.engine); larger replacements spill past it as before.
+_SPILL_BYTES = 512 << 20
 
 
 class HostWriter:
@@ -115,7 +116,9 @@ class HostWriter:
             conn = stack.enter_context(self._engine.connect())
             if conn.dialect.name == "sqlite":
                 raw = conn.connection.dbapi_connection
-                raw.execute(f"PRAGMA cache_spill={_SPILL_PAGES}")  # type: ignore[union-attr]
+                page = raw.execute("PRAGMA page_size").fetchone()[0]  # type: ignore[union-attr]
+                spill = _SPILL_BYTES // max(int(page), 512)
+                raw.execute(f"PRAGMA cache_spill={spill}")  # type: ignore[union-attr]
                 # Back to the default (spill past cache_size) for the pooled connection.
                 stack.callback(raw.execute, "PRAGMA cache_spill=1")  # type: ignore[union-attr]
             stack.enter_context(conn.begin())
