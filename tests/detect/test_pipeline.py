@@ -6,10 +6,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from flowstore import syns, write_store
 
+from iotnotice.detect.features import feature_chunks
 from iotnotice.detect.pipeline import MapAhead, map_ahead
+from iotnotice.settings import load_settings
 
 
 def test_results_come_in_order_whatever_finishes_first() -> None:
@@ -69,3 +73,18 @@ def test_an_iterator_dropped_unread_stops_its_reader() -> None:
     while threading.active_count() > started and time.time() < deadline:
         time.sleep(0.01)
     assert threading.active_count() == started
+
+
+def test_feature_chunks_closed_unstarted_stop_their_merge(tmp_path: Path) -> None:
+    """run_detection closes its chunks even when it fails before reading one (the hosts table
+    could not be emptied): the merge's reader and pool stop."""
+    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"))
+    write_store(settings.flows_path, syns("198.51.100.7", 50) + syns("192.0.2.9", 20))
+    before = threading.active_count()
+    chunks = feature_chunks(settings, 256)
+    assert threading.active_count() > before  # the merge started with the call
+    chunks.close()
+    deadline = time.time() + 5
+    while threading.active_count() > before and time.time() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before

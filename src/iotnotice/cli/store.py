@@ -109,20 +109,18 @@ def _line(r: IngestResult) -> str:
     return f"{r.status:<9} {r.path}: {counts}"
 
 
-def _prepare_detection(app: AppContext, r: IngestResult) -> bool:
-    """After a stored file, build what the next detection run reads (the new flow files'
-    partials, see detect.partials) while the watch waits for the next capture; True when
-    that failed (a damaged flow file, named; the watch goes on)."""
-    if r.status != "ingested" or not r.flow_rows:
-        return False
+def _after_ingest(app: AppContext, r: IngestResult) -> None:
+    """One watched file's line; after a stored file, what the next detection run reads (the
+    new flow files' partials, see detect.partials) is built while the watch waits for the
+    next capture (a damaged flow file is named and the watch goes on)."""
+    if _print(app, r) or r.status != "ingested" or not r.flow_rows:
+        return
     from iotnotice.detect.features import prepare_partials
 
     try:
         prepare_partials(app.settings)
     except InputError as exc:
         app.fail(f"detection partials: {exc}")
-        return True
-    return False
 
 
 def _print(app: AppContext, r: IngestResult) -> bool:
@@ -148,7 +146,7 @@ def _watch(
             sensor,
             interval=interval,
             settle=settle,
-            on_result=lambda r: _print(app, r) or _prepare_detection(app, r),
+            on_result=lambda r: _after_ingest(app, r),
         )
     except KeyboardInterrupt:
         app.console.print("stopped", highlight=False)

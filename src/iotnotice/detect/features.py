@@ -25,7 +25,7 @@ ports are ordered by packets, then protocol (tcp before udp) and port number.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,7 @@ def feature_chunks(
     monitored_addresses: int,
     since: int | None = None,
     until: int | None = None,
-) -> Iterator[Features]:
+) -> Generator[Features, None, None]:
     """:func:`compute_features` in chunks of consecutive sources (IPv6 first, then IPv4 by
     address), each as soon as it is merged: a caller can classify and store one chunk while
     the next is merged. Without a sensor inventory (``monitored_addresses`` <= 0) the scan
@@ -110,7 +110,7 @@ def feature_chunks(
 
     The window's partials are found (built where missing) and the merge started by this call,
     so the caller can prepare while the first chunk is merged; iterate the result to its end
-    or close it."""
+    or close it (closed unstarted, it drops the merge, whose reader then stops)."""
     threads = int(settings.detect_threads)
     parts = partials_for_window(settings, parse_ports(settings.iot_ports), since, until, threads)
     seen_dsts = monitored_addresses <= 0
@@ -129,7 +129,7 @@ def feature_chunks(
 
 def _chunks(
     ahead: MapAhead[tuple[list[dict[str, np.ndarray]], Any]], interval: int, monitored: int
-) -> Iterator[Features]:
+) -> Generator[Features, None, None]:
     pieces: list[dict[str, np.ndarray]] = []
     seen: list[np.ndarray] = []
     chunks = 0

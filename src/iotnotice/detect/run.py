@@ -108,14 +108,14 @@ def run_detection(
         try:
             research = load_research_networks(settings)
             registry = load_registry(settings)
-            data6: list[IpData] = []
+            data6: IpData | None = None
 
             def prepare(f: Features) -> tuple[Features, Classification, np.ndarray, Any]:
+                nonlocal data6
                 is_v6 = np.array([b is not None for b in f["src_ip6"]], dtype=bool)
                 data = ip_data.result()
                 if is_v6.any():
-                    data6[:] = data6 or [load_ip_data(settings, ipv6=True)]
-                    data = data6[0]
+                    data = data6 = data6 or load_ip_data(settings, ipv6=True)
                 enr, prefixes = _enrich(data, f, is_v6)
                 isp = registry.match_columns(enr.asn, enr.as_name, f["src_ip"])
                 result, columns = _classified(settings, f, enr, prefixes, isp, research)
@@ -131,9 +131,7 @@ def run_detection(
                         tally.add(f, result, isp)
                     ready = following
         finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            chunks.close()  # stops the merge's reader and pool, also when never started
     # Replacing the table dropped honeypot evidence: merge it back (honeypot-only hosts too).
     merged = merge_into_hosts(settings, engine)
     return DetectionSummary(
